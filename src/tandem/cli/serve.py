@@ -1,0 +1,100 @@
+"""``tandem serve``: run the HTTP server."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+import click
+
+from tandem.config import Config, ConfigError, load_config
+
+__all__ = ["app_factory", "serve"]
+
+_ENV_HOST, _ENV_PORT = "TANDEM_SERVE_HOST", "TANDEM_SERVE_PORT"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _effective_config(path: str | None) -> Config:
+    cfg = load_config(path)
+    server = cfg.server
+    update = {}
+    if host := os.environ.get(_ENV_HOST):
+        update["host"] = host
+    if port := os.environ.get(_ENV_PORT):
+        update["port"] = int(port)
+    if update:
+        cfg = cfg.model_copy(update={"server": server.model_copy(update=update)})
+    return cfg
+
+
+def app_factory() -> object:
+    """Build the ASGI app in each worker process (uvicorn ``--factory``)."""
+    from tandem.api.app import create_app
+
+    return create_app(_effective_config(os.environ.get("TANDEM_CONFIG")))
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8080).")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default 1).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(
+    config_path: str | None, host: str | None, port: int | None, workers: int | None, log_level: str | None
+) -> None:
+    """Serve the OpenAI-compatible API (embedded defaults without --config)."""
+    import uvicorn
+
+    if config_path:
+        os.environ["TANDEM_CONFIG"] = os.path.abspath(config_path)
+    if host:
+        os.environ[_ENV_HOST] = host
+    if port is not None:
+        os.environ[_ENV_PORT] = str(port)
+    try:
+        cfg = _effective_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    server = cfg.server
+    if cfg.auth.mode == "off" and not _is_loopback(server.host):
+        raise click.ClickException(
+            f"refusing to bind {server.host} with auth off: anyone on the network could use "
+            "your models. Set auth.mode: keys in the config (and TANDEM_ADMIN_KEY), or bind 127.0.0.1."
+        )
+    n = workers or server.workers
+    url = f"http://{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}/v1"
+    names = ", ".join(m.name for m in cfg.models) + (", " + ", ".join(r.name for r in cfg.routes) if cfg.routes else "")
+    auth = ' -H "Authorization: Bearer $TANDEM_KEY"' if cfg.auth.mode == "keys" else ""
+    click.echo(f"tandem serving {names} ({cfg.source})", err=True)
+    click.echo(f"  base URL: {url}", err=True)
+    click.echo(
+        f"  try: curl {url}/chat/completions -H 'Content-Type: application/json'{auth} "
+        f"-d '{{\"model\": \"auto\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'",
+        err=True,
+    )
+    sys.stderr.flush()
+    uvicorn.run(
+        "tandem.cli.serve:app_factory",
+        factory=True,
+        host=server.host,
+        port=server.port,
+        workers=n if n > 1 else None,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=log_level or server.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+        date_header=False,
+    )

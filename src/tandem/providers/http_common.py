@@ -1,0 +1,120 @@
+"""Helpers shared by the HTTP providers: status mapping and SSE parsing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+import orjson
+
+from tandem.errors import (
+    ContextLengthExceeded,
+    TandemError,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = ["SSEEvent", "iter_sse", "status_error"]
+
+_MAX_MESSAGE = 500
+
+
+def _upstream_message(body: bytes) -> str | None:
+    """The upstream's own error message, if its body is a JSON error."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"][:_MAX_MESSAGE]
+        if isinstance(err, str):
+            return err[:_MAX_MESSAGE]
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def status_error(provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> TandemError:
+    """Map an upstream HTTP error status to tandem's error tree.
+
+    The message carries the upstream's own error text (never its headers).
+    """
+    detail = _upstream_message(body)
+    suffix = f": {detail}" if detail else ""
+    if status == 429:
+        return UpstreamRateLimited(
+            f"Upstream {provider} is rate limiting requests{suffix}",
+            provider=provider,
+            retry_after=_retry_after(headers),
+        )
+    if status in (400, 404, 413, 422):
+        if detail and ("context length" in detail.lower() or "context_length" in detail.lower()):
+            return ContextLengthExceeded(f"Upstream {provider}{suffix}", provider=provider)
+        return UpstreamBadRequest(f"Upstream {provider} rejected the request{suffix}", provider=provider)
+    if status in (401, 403):
+        # The client's key is fine; tandem's upstream credentials are not.
+        return UpstreamError(
+            f"Upstream {provider} refused tandem's credentials (status {status}).", provider=provider
+        )
+    if status in (503, 529):
+        return UpstreamUnavailable(
+            f"Upstream {provider} is unavailable{suffix}",
+            provider=provider,
+            retry_after=_retry_after(headers),
+        )
+    if status in (504, 524):
+        return UpstreamTimeout(f"Upstream {provider} timed out{suffix}", provider=provider)
+    return UpstreamError(f"Upstream {provider} failed with status {status}{suffix}", provider=provider)
+
+
+class SSEEvent:
+    """One server-sent event: its ``event`` name (or None) and ``data``."""
+
+    __slots__ = ("data", "event")
+
+    def __init__(self, event: str | None, data: bytes) -> None:
+        self.event = event
+        self.data = data
+
+
+async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    """Parse a byte stream into server-sent events (``\\n`` or ``\\r\\n`` lines)."""
+    buf = b""
+    event: str | None = None
+    data: list[bytes] = []
+    async for chunk in chunks:
+        buf += chunk
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            line = buf[:nl].rstrip(b"\r")
+            buf = buf[nl + 1 :]
+            if not line:
+                if data:
+                    yield SSEEvent(event, b"\n".join(data))
+                event, data = None, []
+                continue
+            if line.startswith(b":"):
+                continue
+            name, _, value = line.partition(b":")
+            if value.startswith(b" "):
+                value = value[1:]
+            if name == b"data":
+                data.append(value)
+            elif name == b"event":
+                event = value.decode("utf-8", "replace")
+    if data:
+        yield SSEEvent(event, b"\n".join(data))
