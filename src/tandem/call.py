@@ -123,6 +123,8 @@ class Call:
     privacy_action: str | None = None
     cache_hit: bool = False
     escalated: bool = False
+    #: Cost of answers a cascade computed and discarded before escalating.
+    discarded_cost_usd: float = 0.0
 
     def prompt_text(self) -> str:
         """All prompt text of the call, for scanning and token estimates."""

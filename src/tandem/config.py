@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "AuthConfig",
+    "CascadeConfig",
     "Config",
     "ConfigError",
     "ModelConfig",
@@ -113,6 +114,16 @@ class ModelConfig(_Strict):
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
 
+class CascadeConfig(_Strict):
+    """The ``cascade`` block of a route."""
+
+    check: Literal["logprob", "agree", "judge"] = "logprob"
+    threshold: float = Field(0.6, ge=0, le=1)
+    judge_model: str | None = None
+    samples: int = Field(2, ge=1, le=5)
+    temperature: float = Field(0.7, ge=0, le=2)
+
+
 class RouteConfig(_Strict):
     """A named virtual model choosing among candidate models."""
 
@@ -129,8 +140,9 @@ class RouteConfig(_Strict):
     fallback: bool = True
     #: Privacy policy for requests on this route (overrides the global default).
     privacy: PrivacyAction | None = None
-    #: Optional cascade: answer cheap first, escalate when the check fails.
-    cascade: dict[str, Any] | None = None
+    #: Optional cascade: answer cheap first, escalate when the check fails
+    #: (see :mod:`tandem.routing.cascade`).
+    cascade: CascadeConfig | None = None
 
 
 class ServerConfig(_Strict):
@@ -187,18 +199,20 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _names(self) -> Config:
+        # Cross-field errors carry their path as "@a.0.b|message", which
+        # parse_config turns into a line number.
         seen: set[str] = set()
-        for m in self.models:
+        for i, m in enumerate(self.models):
             if m.name in seen:
-                raise ValueError(f"duplicate model name {m.name!r}")
+                raise ValueError(f"@models.{i}.name|duplicate model name {m.name!r}")
             seen.add(m.name)
-        for r in self.routes:
+        for i, r in enumerate(self.routes):
             if r.name in seen:
-                raise ValueError(f"route name {r.name!r} is already used by a model or route")
+                raise ValueError(f"@routes.{i}.name|route name {r.name!r} is already used by a model or route")
             seen.add(r.name)
-            for c in r.candidates:
+            for j, c in enumerate(r.candidates):
                 if c not in {m.name for m in self.models}:
-                    raise ValueError(f"route {r.name!r}: unknown candidate model {c!r}")
+                    raise ValueError(f"@routes.{i}.candidates.{j}|route {r.name!r}: unknown candidate model {c!r}")
         return self
 
     def model(self, name: str) -> ModelConfig | None:
@@ -294,13 +308,16 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         parts = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            msg = err["msg"].removeprefix("Value error, ")
+            if msg.startswith("@") and "|" in msg:
+                path, msg = msg[1:].split("|", 1)
+                loc = tuple(int(p) if p.isdigit() else p for p in path.split("."))
             # Find the deepest path that has a line.
             line = None
             for cut in range(len(loc), -1, -1):
                 if loc[:cut] in lines:
                     line = lines[loc[:cut]]
                     break
-            msg = err["msg"].removeprefix("Value error, ")
             where = f"line {line} " if line else ""
             parts.append(f"  {where}({_fmt_path(loc)}): {msg}")
         raise ConfigError(f"config error in {source}:\n" + "\n".join(parts)) from None

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandem.accounting import Accountant, NoAccounting
-from tandem.call import Call, ProviderResult, Usage
-from tandem.config import Config, ModelConfig
+import orjson
+
+from tandem.call import Call, Endpoint, KeyInfo, ProviderResult, Usage
+from tandem.config import CascadeConfig, Config, ModelConfig
 from tandem.errors import (
     ContextLengthExceeded,
     NoCandidate,
@@ -26,11 +28,19 @@ from tandem.errors import (
     UpstreamTimeout,
 )
 from tandem.guard import PrivacyStage, Protection, restore_message
+from tandem.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, decode_request
 from tandem.providers.base import Provider, create_provider
 from tandem.routing.breaker import CircuitBreaker
+from tandem.routing.cascade import CHECKS
 from tandem.routing.router import DEFAULT_COMPLETION_TOKENS, Predictor, Router
 
 __all__ = ["Gateway", "RetryPolicy"]
+
+_REQUEST_TYPES: dict[str, type[Any]] = {
+    "chat": ChatCompletionRequest,
+    "completions": CompletionRequest,
+    "embeddings": EmbeddingRequest,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +136,10 @@ class Gateway:
         call.latency_s = time.perf_counter() - call.started
         if call.model is not None:
             usage = call.usage
-            call.cost_usd = self._models[call.model].price.cost(usage.prompt_tokens, usage.completion_tokens)
+            call.cost_usd = (
+                self._models[call.model].price.cost(usage.prompt_tokens, usage.completion_tokens)
+                + call.discarded_cost_usd
+            )
         self.accountant.settle(call)
         for observe in self.observers:
             observe(call)
@@ -161,6 +174,9 @@ class Gateway:
                     )
                 except TandemError as e:
                     exc = e
+                except BaseException:
+                    breaker.release()  # cancelled (client gone): no verdict on the upstream
+                    raise
                 else:
                     breaker.record_success()
                     self._served_by(call, model)
@@ -168,6 +184,8 @@ class Gateway:
                 last = exc
                 if _is_upstream_failure(exc):
                     breaker.record_failure()
+                else:
+                    breaker.release()
                 wait = self.retry.delay(attempt, exc.retry_after) if exc.retryable else None
                 if wait is None:
                     break
@@ -178,6 +196,48 @@ class Gateway:
                 break
         assert last is not None
         raise last
+
+    async def _cascade(
+        self, call: Call, order: list[str], protection: Protection, cfg: CascadeConfig
+    ) -> ProviderResult:
+        """Cheapest candidate first; escalate to the next while the check fails."""
+        check = CHECKS[cfg.check]
+        ladder = sorted(order, key=lambda n: (self._models[n].price.input + self._models[n].price.output))
+
+        async def call_model(name: str, body: dict[str, Any]) -> ProviderResult:
+            model = self._models[name]
+            res = await self.providers[name].send("chat", {**self._body(call, model, protection), **body,
+                                                           "model": model.upstream_model})
+            call.discarded_cost_usd += model.price.cost(res.usage.prompt_tokens, res.usage.completion_tokens)
+            return res
+
+        for i, name in enumerate(ladder):
+            last = i == len(ladder) - 1
+            saved = call.body
+            if not last and check.request_extra:
+                call.body = {**call.body, **check.request_extra}
+            try:
+                result: ProviderResult = await self._run(call, [name], protection, streaming=False)
+            except TandemError:
+                if last:
+                    raise
+                call.fallbacks += 1
+                continue
+            finally:
+                call.body = saved
+            if last:
+                return result
+            ok, score = await check.passes(cfg, name, call.body, result, call_model)
+            if ok:
+                if call.decision is not None:
+                    call.decision.reason = f"cascade: {name} passed {cfg.check} check ({score:.2f})"
+                return result
+            call.escalated = True
+            model = self._models[name]
+            call.discarded_cost_usd += model.price.cost(result.usage.prompt_tokens, result.usage.completion_tokens)
+            if call.decision is not None:
+                call.decision.reason = f"cascade: escalated past {name} ({cfg.check} {score:.2f} < {cfg.threshold:g})"
+        raise NoCandidate("The cascade has no candidate left.")  # pragma: no cover - ladder is never empty
 
     async def _open_stream(
         self, provider: Provider, call: Call, body: dict[str, Any], model: ModelConfig
@@ -196,12 +256,43 @@ class Gateway:
 
     # --- public API --------------------------------------------------------
 
+    def new_call(self, endpoint: Endpoint, body: dict[str, Any], key: KeyInfo | None = None) -> Call:
+        """Validate an OpenAI-format request body into a :class:`Call`, for
+        in-process callers (CLI, ``tandem bench``, ``tandem batch``).
+
+        Raises :class:`tandem.errors.InvalidRequest` as the HTTP API would.
+        """
+        kind = _REQUEST_TYPES[endpoint]
+        params, raw = decode_request(orjson.dumps(body), kind)
+        opts = getattr(params, "stream_options", None)
+        return Call(
+            endpoint=endpoint,
+            requested=params.model,
+            body=raw,
+            params=params,
+            stream=bool(getattr(params, "stream", False)),
+            include_usage=bool(opts and opts.include_usage),
+            hints=params.tandem,
+            key=key,
+        )
+
+    async def run(self, endpoint: Endpoint, body: dict[str, Any], key: KeyInfo | None = None) -> tuple[ProviderResult, Call]:
+        """Serve one non-streamed request in-process; returns the reply and its
+        finished :class:`Call` (model, usage, cost, latency, route decision)."""
+        call = self.new_call(endpoint, {**body, "stream": False}, key)
+        result = await self.complete(call)
+        return result, call
+
     async def complete(self, call: Call) -> ProviderResult:
         """Serve a non-streamed call. Raises a :class:`TandemError` on failure."""
         try:
             protection, order = self._prepare(call)
             await self.accountant.admit(call, self._estimate(call, self._models[order[0]]))
-            result: ProviderResult = await self._run(call, order, protection, streaming=False)
+            route = self.router.route(call.requested)
+            if route is not None and route.cascade is not None and call.endpoint == "chat":
+                result = await self._cascade(call, order, protection, route.cascade)
+            else:
+                result = await self._run(call, order, protection, streaming=False)
             call.usage = result.usage
             assert call.model is not None
             if protection.restores(self._models[call.model].privacy):

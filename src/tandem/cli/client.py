@@ -142,14 +142,11 @@ def _chat_http(url: str, body: dict[str, Any], stream: bool) -> None:
 
 async def _chat_local(cfg: Config, body: dict[str, Any], stream: bool) -> None:
     from tandem.api.app import build_gateway
-    from tandem.call import Call
     from tandem.errors import TandemError
-    from tandem.protocol import ChatCompletionRequest, decode_request
 
-    params, raw = decode_request(json.dumps(body).encode(), ChatCompletionRequest)
     gateway = build_gateway(cfg, None)
-    call = Call("chat", params.model, raw, params, stream=stream)
     try:
+        call = gateway.new_call("chat", body)
         if stream:
             async for chunk in gateway.stream(call):
                 for choice in chunk.get("choices") or ():

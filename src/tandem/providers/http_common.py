@@ -116,5 +116,10 @@ async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
                 data.append(value)
             elif name == b"event":
                 event = value.decode("utf-8", "replace")
+    # A last line without its newline still counts (some servers end so).
+    line = buf.rstrip(b"\r")
+    if line.startswith(b"data:"):
+        value = line[5:]
+        data.append(value[1:] if value.startswith(b" ") else value)
     if data:
         yield SSEEvent(event, b"\n".join(data))

@@ -53,6 +53,11 @@ class CircuitBreaker:
             return True
         return False
 
+    def release(self) -> None:
+        """The claimed call ended without a verdict (client error, cancellation):
+        give the probe back so that another request may try."""
+        self._probing = False
+
     def record_success(self) -> None:
         """A call succeeded: close the circuit."""
         self._failures = 0

@@ -5,8 +5,10 @@ reason, for ``x-tandem-route-reason`` and ``tandem route explain``):
 capabilities the request needs (tools, json, vision, embeddings, the
 endpoint), the context length the prompt needs, the privacy tier allowed,
 the key's allowed models, circuit-breaker health, and the request's hints
-(max cost, max latency, min quality). The objective orders the survivors;
-the first is chosen, the rest are fallbacks.
+(max cost, max latency). The objective orders the survivors; the first is
+chosen, the rest are fallbacks. A quality target (route ``min_quality`` or
+the ``min_quality`` hint) is the objective's goal, not a filter: when no
+candidate is predicted to reach it, the best predicted one serves.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class Router:
         cands: list[Candidate] = []
         for cname in route.candidates:
             m = self._models[cname]
-            reason = self._reject(m, caps, prompt_tokens, limit, max_tier, allowed_tiers, key)
+            reason = self._reject(m, caps, prompt_tokens, limit, max_tier, allowed_tiers, key, name)
             if reason is None and hints is not None:
                 reason = self._reject_by_hints(m, prompt_tokens, completion, hints, predicted)
             if reason is not None:
@@ -154,6 +156,7 @@ class Router:
         max_tier: int,
         allowed_tiers: frozenset[str] | None,
         key: Any,
+        requested: str,
     ) -> str | None:
         missing = caps - m.capabilities
         if missing:
@@ -163,7 +166,9 @@ class Router:
         if _TIERS[m.privacy] > max_tier or (allowed_tiers is not None and m.privacy not in allowed_tiers):
             return f"privacy tier {m.privacy} not allowed"
         if key is not None and key.allowed_models is not None and m.name not in key.allowed_models:
-            return "not allowed for this key"
+            # A key allowed to call a route may use every candidate of it.
+            if requested not in key.allowed_models:
+                return "not allowed for this key"
         breaker = self.breakers.get(m.name)
         if breaker is not None and not breaker.available():
             return "circuit open (recent failures)"
