@@ -18,6 +18,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 if [ -f .ci/services.sh ]; then
     # Starts PostgreSQL and Redis on loopback and writes their URLs.
+    export TANDEM_SERVICES_ENV="$PWD/.ci/services.env"
+    rm -f "$TANDEM_SERVICES_ENV"
     bash .ci/services.sh || echo "warning: could not start PostgreSQL/Redis; their tests will be skipped"
     if [ -f .ci/services.env ]; then
         set -a; . .ci/services.env; set +a

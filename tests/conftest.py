@@ -23,8 +23,9 @@ SHARED = REPO.parent / "shared"
 class TandemServer:
     """A ``tandem serve`` subprocess on a free loopback port."""
 
-    def __init__(self, config: Path | None, home: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self, config: Path | None, home: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.home = home
         self.log_path = home / "serve.log"
@@ -58,7 +59,8 @@ class TandemServer:
         raise RuntimeError(f"tandem serve not ready in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
@@ -69,14 +71,16 @@ class TandemServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.proc.returncode
 
 
-def _server_factory(tmp_path: Path, servers: list[TandemServer]):  # noqa: ANN202
+def _server_factory(tmp_path: Path, servers: list[TandemServer]):
 
-    def start(config_text: str | None, env: dict[str, str] | None = None, args: list[str] | None = None,
-              ready: bool = True) -> TandemServer:
+    def start(
+        config_text: str | None, env: dict[str, str] | None = None, args: list[str] | None = None, ready: bool = True
+    ) -> TandemServer:
         config = None
         if config_text is not None:
             config = tmp_path / f"tandem-{len(servers)}.yaml"

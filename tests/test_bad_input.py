@@ -22,24 +22,33 @@ def server(start_module_server):
 
 
 def _post(server, path: str, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(server.base_url + path, content=content,
-                      headers={"content-type": "application/json", **(headers or {})})
+    return httpx.post(
+        server.base_url + path, content=content, headers={"content-type": "application/json", **(headers or {})}
+    )
 
 
 CASES = [
     ("malformed JSON", b'{"model": "m", "messages": [', 400, None),
-    ("not an object", b'[1, 2, 3]', 400, None),
+    ("not an object", b"[1, 2, 3]", 400, None),
     ("invalid UTF-8", b'{"model": "m", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, None),
     ("wrong type", b'{"model": "m", "messages": [{"role": "user", "content": 42}]}', 400, "messages[0].content"),
     ("bad role", b'{"model": "m", "messages": [{"role": "wizard", "content": "x"}]}', 400, "messages[0].role"),
     ("empty messages", b'{"model": "m", "messages": []}', 400, "messages"),
     ("missing model", b'{"messages": [{"role": "user", "content": "x"}]}', 400, "model"),
-    ("temperature out of range", b'{"model": "m", "temperature": 7, "messages": [{"role": "user", "content": "x"}]}',
-     400, "temperature"),
-    ("stream not a bool", b'{"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}',
-     400, "stream"),
+    (
+        "temperature out of range",
+        b'{"model": "m", "temperature": 7, "messages": [{"role": "user", "content": "x"}]}',
+        400,
+        "temperature",
+    ),
+    (
+        "stream not a bool",
+        b'{"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}',
+        400,
+        "stream",
+    ),
     ("unknown model", b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
-    ("empty body", b'', 400, None),
+    ("empty body", b"", 400, None),
 ]
 
 
@@ -70,6 +79,7 @@ def test_chunked_body_over_limit_is_413(server) -> None:
         for _ in range(30):
             yield b"a" * 1000
         yield b'"}]}'
+
     r = httpx.post(server.base_url + "/chat/completions", content=gen(), headers={"content-type": "application/json"})
     assert r.status_code == 413
 
@@ -89,8 +99,12 @@ def test_unknown_path_and_method(server) -> None:
 
 
 def test_bad_hint_header(server) -> None:
-    r = _post(server, "/chat/completions", b'{"model": "m", "messages": [{"role": "user", "content": "x"}]}',
-              {"x-tandem-max-cost": "cheap"})
+    r = _post(
+        server,
+        "/chat/completions",
+        b'{"model": "m", "messages": [{"role": "user", "content": "x"}]}',
+        {"x-tandem-max-cost": "cheap"},
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "x-tandem-max-cost"
 
 

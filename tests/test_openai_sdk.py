@@ -84,8 +84,10 @@ def test_plain_chat_reports_model_and_cost(client: openai.OpenAI) -> None:
 
 def test_streaming_chat_with_usage(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="small", messages=[{"role": "user", "content": "one two three"}],
-        stream=True, stream_options={"include_usage": True},
+        model="small",
+        messages=[{"role": "user", "content": "one two three"}],
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -105,27 +107,44 @@ def test_streaming_from_real_http_upstream(client: openai.OpenAI, upstream: Upst
 
 
 def test_tool_call_round_trip(client: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather in a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
     messages: list[dict] = [{"role": "user", "content": "Weather in Paris?"}]
     first = client.chat.completions.create(model="small", messages=messages, tools=tools)
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "text"}
-    messages += [first.choices[0].message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"}]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+    ]
     second = client.chat.completions.create(model="small", messages=messages, tools=tools)
     assert second.choices[0].message.tool_calls is None
     assert second.choices[0].finish_reason == "stop"
 
 
 def test_streamed_tool_call(client: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}}},
+            },
+        }
+    ]
     stream = client.chat.completions.create(
-        model="small", messages=[{"role": "user", "content": "find"}], tools=tools, stream=True)
+        model="small", messages=[{"role": "user", "content": "find"}], tools=tools, stream=True
+    )
     args, name = "", None
     for chunk in stream:
         for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
@@ -137,7 +156,8 @@ def test_streamed_tool_call(client: openai.OpenAI) -> None:
 
 def test_json_object_mode(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
-        model="big", messages=[{"role": "user", "content": "Answer in JSON"}],
+        model="big",
+        messages=[{"role": "user", "content": "Answer in JSON"}],
         response_format={"type": "json_object"},
     )
     assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)
@@ -176,8 +196,9 @@ def test_invalid_request_is_400(client: openai.OpenAI) -> None:
 
 def test_body_too_large_is_413(server) -> None:
     big = "x" * 30000
-    r = httpx.post(server.base_url + "/chat/completions",
-                   json={"model": "small", "messages": [{"role": "user", "content": big}]})
+    r = httpx.post(
+        server.base_url + "/chat/completions", json={"model": "small", "messages": [{"role": "user", "content": big}]}
+    )
     assert r.status_code == 413
     assert r.json()["error"]["type"] == "invalid_request_error"
 
@@ -214,8 +235,10 @@ def test_errors_never_leak_secrets(start_server, upstream: Upstream) -> None:  #
         api_key_env: TEST_UPSTREAM_KEY
     """
     server = start_server(config, env={"TEST_UPSTREAM_KEY": "sk-verysecret-123456"})
-    r = httpx.post(server.base_url + "/chat/completions",
-                   json={"model": "secret-up", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        server.base_url + "/chat/completions",
+        json={"model": "secret-up", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 502
     assert "sk-verysecret" not in r.text and "Bearer" not in r.text and "Traceback" not in r.text
     # ... while the upstream did receive the key.

@@ -41,8 +41,13 @@ class RecordingAccountant:
 def _config(base: str, *models: tuple[str, str], routes: str = "", timeouts: str = "") -> str:
     lines = ["models:"]
     for name, upstream_model in models:
-        lines += [f"  - name: {name}", "    provider: openai", f"    model: {upstream_model}",
-                  f"    base_url: {base}", "    price: {input: 1, output: 1}"]
+        lines += [
+            f"  - name: {name}",
+            "    provider: openai",
+            f"    model: {upstream_model}",
+            f"    base_url: {base}",
+            "    price: {input: 1, output: 1}",
+        ]
         if timeouts:
             lines.append(f"    timeouts: {timeouts}")
     return "\n".join(lines) + "\n" + routes
@@ -56,8 +61,9 @@ def up() -> AsyncIterator[Upstream]:
 
 async def _gateway(text: str) -> tuple[Gateway, RecordingAccountant]:
     acct = RecordingAccountant()
-    gw = Gateway.from_config(parse_config(text), accountant=acct,
-                             retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02))
+    gw = Gateway.from_config(
+        parse_config(text), accountant=acct, retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
+    )
     return gw, acct
 
 
@@ -87,7 +93,8 @@ async def test_503_then_success_is_retried(up: Upstream) -> None:
 async def test_failure_falls_back_to_next_candidate(up: Upstream, failing: str) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
     gw, acct = await _gateway(
-        _config(up.base_url, ("bad", failing), ("good", "ok"), routes=routes, timeouts="{first_byte: 0.5}"))
+        _config(up.base_url, ("bad", failing), ("good", "ok"), routes=routes, timeouts="{first_byte: 0.5}")
+    )
     result, call = await gw.run("chat", {"model": "r", **BODY})
     assert call.model == "good" and call.fallbacks == 1
     assert result.body["choices"][0]["message"]["content"] == "echo: hello world"
@@ -138,7 +145,7 @@ async def test_stalled_stream_ends_with_an_error_not_done(up: Upstream) -> None:
 async def test_reset_mid_stream_is_not_retried(up: Upstream) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
     gw, acct = await _gateway(_config(up.base_url, ("bad", "reset-stream"), ("good", "ok"), routes=routes))
-    chunks, error, call = await _collect(gw, "r")
+    chunks, error, _call = await _collect(gw, "r")
     assert chunks and error is not None and error.status_code == 502
     assert up.hits["ok"] == 0  # after the first byte, no fallback: the client has part of an answer
     assert len(acct.settled) == 1

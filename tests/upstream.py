@@ -58,6 +58,7 @@ class Upstream:
     def __exit__(self, *exc: object) -> None:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+
         async def cancel_rest() -> None:
             for task in asyncio.all_tasks():
                 if task is not asyncio.current_task():
@@ -78,10 +79,16 @@ class Upstream:
     @staticmethod
     def _reply(model: str, text: str, prompt_tokens: int) -> dict[str, Any]:
         return {
-            "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": model,
+            "id": "chatcmpl-up",
+            "object": "chat.completion",
+            "created": 1,
+            "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                      "total_tokens": prompt_tokens + len(text.split())},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(text.split()),
+                "total_tokens": prompt_tokens + len(text.split()),
+            },
         }
 
     async def _embeddings(self, request: web.Request) -> web.Response:
@@ -89,8 +96,14 @@ class Upstream:
         self.requests.append(body)
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))]
-        return web.json_response({"object": "list", "data": data, "model": body["model"],
-                                  "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+            }
+        )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -123,8 +136,13 @@ class Upstream:
         words = text.split(" ")
         for i, word in enumerate(words):
             piece = word + (" " if i < len(words) - 1 else "")
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
-                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            chunk = {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            }
             await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             if i == 1 and model == "stall":
                 await asyncio.sleep(3600)
@@ -132,13 +150,27 @@ class Upstream:
                 assert request.transport is not None
                 request.transport.abort()
                 return resp
-        done = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        done = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
         await resp.write(b"data: " + json.dumps(done).encode() + b"\n\n")
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
-                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                               "total_tokens": prompt_tokens + len(words)}}
+            usage = {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(words),
+                    "total_tokens": prompt_tokens + len(words),
+                },
+            }
             await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
         return resp

@@ -38,7 +38,24 @@ _EXPORTS = {
     "create_provider": "tandem.providers.base",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Call",
+    "Config",
+    "ConfigError",
+    "Gateway",
+    "KeyInfo",
+    "ModelConfig",
+    "Provider",
+    "ProviderResult",
+    "RetryPolicy",
+    "RouteConfig",
+    "RouteDecision",
+    "TandemError",
+    "Usage",
+    "create_app",
+    "create_provider",
+    "load_config",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.accounting import Accountant, NoAccounting
 import orjson
 
+from tandem.accounting import Accountant, NoAccounting
 from tandem.call import Call, Endpoint, KeyInfo, ProviderResult, Usage
 from tandem.config import CascadeConfig, Config, ModelConfig
 from tandem.errors import (
@@ -104,9 +104,7 @@ class Gateway:
         cls, config: Config, *, provider_kwargs: Mapping[str, dict[str, Any]] | None = None, **kwargs: Any
     ) -> Gateway:
         """Build every configured provider and the gateway over them."""
-        providers = {
-            m.name: create_provider(m, **(provider_kwargs or {}).get(m.name, {})) for m in config.models
-        }
+        providers = {m.name: create_provider(m, **(provider_kwargs or {}).get(m.name, {})) for m in config.models}
         return cls(config, providers, **kwargs)
 
     async def aclose(self) -> None:
@@ -202,12 +200,13 @@ class Gateway:
     ) -> ProviderResult:
         """Cheapest candidate first; escalate to the next while the check fails."""
         check = CHECKS[cfg.check]
-        ladder = sorted(order, key=lambda n: (self._models[n].price.input + self._models[n].price.output))
+        ladder = sorted(order, key=lambda n: self._models[n].price.input + self._models[n].price.output)
 
         async def call_model(name: str, body: dict[str, Any]) -> ProviderResult:
             model = self._models[name]
-            res = await self.providers[name].send("chat", {**self._body(call, model, protection), **body,
-                                                           "model": model.upstream_model})
+            res = await self.providers[name].send(
+                "chat", {**self._body(call, model, protection), **body, "model": model.upstream_model}
+            )
             call.discarded_cost_usd += model.price.cost(res.usage.prompt_tokens, res.usage.completion_tokens)
             return res
 
@@ -276,7 +275,9 @@ class Gateway:
             key=key,
         )
 
-    async def run(self, endpoint: Endpoint, body: dict[str, Any], key: KeyInfo | None = None) -> tuple[ProviderResult, Call]:
+    async def run(
+        self, endpoint: Endpoint, body: dict[str, Any], key: KeyInfo | None = None
+    ) -> tuple[ProviderResult, Call]:
         """Serve one non-streamed request in-process; returns the reply and its
         finished :class:`Call` (model, usage, cost, latency, route decision)."""
         call = self.new_call(endpoint, {**body, "stream": False}, key)
@@ -327,7 +328,7 @@ class Gateway:
             usage_seen = False
             counted = 0
             while chunk is not None:
-                if "usage" in chunk and chunk["usage"]:
+                if chunk.get("usage"):
                     call.usage = Usage.from_dict(chunk["usage"])
                     usage_seen = True
                 if restorer is not None:

@@ -26,7 +26,7 @@ from tandem.errors import PolicyViolation
 if TYPE_CHECKING:
     from tandem.privacy import PrivacyGuard, Redaction, StreamRestorer
 
-__all__ = ["Protection", "PrivacyStage"]
+__all__ = ["PrivacyStage", "Protection"]
 
 _LOCAL_TIERS = frozenset({"local", "trusted"})
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from tandem.call import Call
 
@@ -31,12 +30,18 @@ class Metrics:
         self.requests = Counter("tandem_requests", "Requests served", labels, registry=r)
         self.errors = Counter("tandem_errors", "Requests that failed", ("model", "route", "code"), registry=r)
         self.latency = Histogram(
-            "tandem_request_latency_seconds", "End-to-end latency", ("model", "route"),
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "tandem_request_latency_seconds",
+            "End-to-end latency",
+            ("model", "route"),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.ttft = Histogram(
-            "tandem_time_to_first_token_seconds", "Time to first streamed chunk", ("model", "route"),
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "tandem_time_to_first_token_seconds",
+            "Time to first streamed chunk",
+            ("model", "route"),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.tokens = Counter("tandem_tokens", "Tokens processed", ("model", "route", "kind"), registry=r)
         self.cost = Counter("tandem_cost_usd", "Spend in USD", ("model", "route"), registry=r)

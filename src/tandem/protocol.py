@@ -143,8 +143,7 @@ class EmbeddingRequest(_Struct):
     model: Annotated[str, Meta(min_length=1, max_length=256)]
     # msgspec allows one array type per union, so the list forms share one.
     input: (
-        Annotated[str, Meta(min_length=1)]
-        | Annotated[list[str | int | list[int]], Meta(min_length=1, max_length=2048)]
+        Annotated[str, Meta(min_length=1)] | Annotated[list[str | int | list[int]], Meta(min_length=1, max_length=2048)]
     )
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: PositiveInt | None = None

@@ -48,8 +48,7 @@ async def readyz(request: Request) -> Response:
     healthy: dict[str, bool] = request.app.state.health
     models = {name: ok and gateway.breakers[name].state != "open" for name, ok in healthy.items()}
     ready = any(models.values())
-    body = {"status": "ready" if ready else "unavailable", "models": models,
-            "ledger": gateway.accountant.status()}
+    body = {"status": "ready" if ready else "unavailable", "models": models, "ledger": gateway.accountant.status()}
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json")
 
 
@@ -75,9 +74,7 @@ def _optional_routes() -> list[BaseRoute]:
 
 async def _check_health(gateway: Gateway) -> dict[str, bool]:
     names = list(gateway.providers)
-    results = await asyncio.gather(
-        *(gateway.providers[n].check_health() for n in names), return_exceptions=True
-    )
+    results = await asyncio.gather(*(gateway.providers[n].check_health() for n in names), return_exceptions=True)
     return {n: r is True for n, r in zip(names, results, strict=True)}
 
 

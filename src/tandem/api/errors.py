@@ -46,15 +46,16 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     message = {404: f"Unknown path {request.url.path}.", 405: f"Method {request.method} not allowed here."}.get(
         status, str(exc.detail)
     )
-    body = {"error": {"message": message, "type": _HTTP_TYPES.get(status, "server_error"), "param": None,
-                      "code": None}}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=dict(exc.headers or {}))
+    body = {"error": {"message": message, "type": _HTTP_TYPES.get(status, "server_error"), "param": None, "code": None}}
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=dict(exc.headers or {})
+    )
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # The trace goes to the log, never to the client.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    body = {"error": {"message": "Internal server error.", "type": "server_error", "param": None,
-                      "code": "internal_error"}}
+    body = {
+        "error": {"message": "Internal server error.", "type": "server_error", "param": None, "code": "internal_error"}
+    }
     return Response(orjson.dumps(body), status_code=500, media_type="application/json")

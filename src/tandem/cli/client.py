@@ -67,12 +67,18 @@ def models(config_path: str | None, url: str, as_json: bool) -> None:
     else:
         cfg = _load(config_path)
         for m in cfg.models:
-            rows.append({
-                "name": m.name, "kind": "model", "provider": m.provider, "privacy": m.privacy,
-                "context_window": m.context_window,
-                "price_per_million": {"input": m.price.input, "output": m.price.output},
-                "capabilities": sorted(m.capabilities), "healthy": None,
-            })
+            rows.append(
+                {
+                    "name": m.name,
+                    "kind": "model",
+                    "provider": m.provider,
+                    "privacy": m.privacy,
+                    "context_window": m.context_window,
+                    "price_per_million": {"input": m.price.input, "output": m.price.output},
+                    "capabilities": sorted(m.capabilities),
+                    "healthy": None,
+                }
+            )
         for r in cfg.routes:
             rows.append({"name": r.name, "kind": "route", "candidates": r.candidates, "objective": r.objective})
     if as_json:
@@ -103,8 +109,14 @@ def models(config_path: str | None, url: str, as_json: bool) -> None:
 @click.option("--url", default=lambda: os.environ.get("TANDEM_URL", DEFAULT_URL), show_default=DEFAULT_URL)
 @click.option("--in-process", is_flag=True, help="Do not use a running server.")
 def chat(
-    prompt: str, model: str, stream: bool, max_tokens: int, system: str | None,
-    config_path: str | None, url: str, in_process: bool,
+    prompt: str,
+    model: str,
+    stream: bool,
+    max_tokens: int,
+    system: str | None,
+    config_path: str | None,
+    url: str,
+    in_process: bool,
 ) -> None:
     """Send one chat message through a running server (or in-process)."""
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]

@@ -80,7 +80,7 @@ def serve(
     click.echo(f"  base URL: {url}", err=True)
     click.echo(
         f"  try: curl {url}/chat/completions -H 'Content-Type: application/json'{auth} "
-        f"-d '{{\"model\": \"auto\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'",
+        f'-d \'{{"model": "auto", "messages": [{{"role": "user", "content": "Hello!"}}]}}\'',
         err=True,
     )
     sys.stderr.flush()

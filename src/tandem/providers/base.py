@@ -102,8 +102,6 @@ def create_provider(config: ModelConfig, **kwargs: Any) -> Provider:
     try:
         options = cls.Options.model_validate(config.options)
     except ValidationError as exc:
-        errs = "; ".join(
-            f"options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        errs = "; ".join(f"options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"model {config.name!r}: {errs}") from None
     return cls(config, options, **kwargs)

@@ -25,12 +25,14 @@ import json
 import math
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from tandem.call import Endpoint, ProviderResult, ProviderStream, Usage
 from tandem.config import ModelConfig
 from tandem.errors import UpstreamRateLimited, UpstreamUnavailable
+from tandem.protocol import now
 from tandem.providers.base import Provider, ProviderOptions
 from tandem.providers.http_common import status_error
-from tandem.protocol import now
 
 __all__ = ["FakeOptions", "FakeProvider"]
 
@@ -38,10 +40,10 @@ __all__ = ["FakeOptions", "FakeProvider"]
 class FakeOptions(ProviderOptions):
     """Script of a fake provider."""
 
-    replies: list[str] = []
+    replies: list[str] = Field(default_factory=list)
     delay_ms: float = 0.0
     #: HTTP statuses the first calls fail with, in order.
-    errors: list[int] = []
+    errors: list[int] = Field(default_factory=list)
     embedding_dim: int = 16
     #: Tokens reported per streamed chunk.
     words_per_chunk: int = 1
@@ -55,7 +57,7 @@ def _example(schema: dict[str, Any] | None) -> Any:
     """A small value that satisfies a simple JSON schema."""
     schema = schema or {}
     kind = schema.get("type")
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     if kind == "object" or "properties" in schema:
         props = schema.get("properties") or {}
@@ -136,10 +138,7 @@ class FakeProvider(Provider):
         model = body.get("model", self.config.upstream_model)
         if endpoint == "embeddings":
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            data = [
-                {"object": "embedding", "index": i, "embedding": self._embed(str(t))}
-                for i, t in enumerate(inputs)
-            ]
+            data = [{"object": "embedding", "index": i, "embedding": self._embed(str(t))} for i, t in enumerate(inputs)]
             usage = Usage(prompt_tokens=sum(_words(str(t)) for t in inputs))
             return ProviderResult({"object": "list", "data": data, "model": model, "usage": usage.to_dict()}, usage)
         n = int(body.get("n") or 1)
@@ -147,8 +146,14 @@ class FakeProvider(Provider):
             text = self._reply_text(body, last)
             usage.completion_tokens = _words(text) * n
             choices = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None} for i in range(n)]
-            reply = {"id": f"cmpl-fake{self.calls}", "object": "text_completion", "created": now(),
-                     "model": model, "choices": choices, "usage": usage.to_dict()}
+            reply = {
+                "id": f"cmpl-fake{self.calls}",
+                "object": "text_completion",
+                "created": now(),
+                "model": model,
+                "choices": choices,
+                "usage": usage.to_dict(),
+            }
             return ProviderResult(reply, usage)
         call = self._tool_call(body)
         if call is not None:
@@ -161,8 +166,14 @@ class FakeProvider(Provider):
             usage.completion_tokens = _words(text) * n
             finish = "stop"
         choices = [{"index": i, "message": message, "finish_reason": finish, "logprobs": None} for i in range(n)]
-        reply = {"id": f"chatcmpl-fake{self.calls}", "object": "chat.completion", "created": now(),
-                 "model": model, "choices": choices, "usage": usage.to_dict()}
+        reply = {
+            "id": f"chatcmpl-fake{self.calls}",
+            "object": "chat.completion",
+            "created": now(),
+            "model": model,
+            "choices": choices,
+            "usage": usage.to_dict(),
+        }
         return ProviderResult(reply, usage)
 
     async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
@@ -172,29 +183,58 @@ class FakeProvider(Provider):
         if endpoint == "completions":
             text = reply["choices"][0]["text"]
             for piece in self._pieces(text):
-                yield {**base, "object": "text_completion", "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+                yield {
+                    **base,
+                    "object": "text_completion",
+                    "choices": [{"index": 0, "text": piece, "finish_reason": None}],
+                }
                 await self._tick()
             yield {**base, "object": "text_completion", "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}
         else:
             msg = reply["choices"][0]["message"]
             kind = "chat.completion.chunk"
-            yield {**base, "object": kind, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+            yield {
+                **base,
+                "object": kind,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+            }
             if msg.get("tool_calls"):
                 tc = msg["tool_calls"][0]
-                head = {"index": 0, "id": tc["id"], "type": "function", "function": {"name": tc["function"]["name"], "arguments": ""}}
-                yield {**base, "object": kind, "choices": [{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}]}
+                head = {
+                    "index": 0,
+                    "id": tc["id"],
+                    "type": "function",
+                    "function": {"name": tc["function"]["name"], "arguments": ""},
+                }
+                yield {
+                    **base,
+                    "object": kind,
+                    "choices": [{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}],
+                }
                 args = tc["function"]["arguments"]
                 for i in range(0, len(args), 8):
                     part = {"index": 0, "function": {"arguments": args[i : i + 8]}}
-                    yield {**base, "object": kind, "choices": [{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}]}
+                    yield {
+                        **base,
+                        "object": kind,
+                        "choices": [{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}],
+                    }
             else:
                 for piece in self._pieces(msg["content"]):
-                    yield {**base, "object": kind, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    yield {
+                        **base,
+                        "object": kind,
+                        "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                    }
                     await self._tick()
             finish = reply["choices"][0]["finish_reason"]
             yield {**base, "object": kind, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
-        yield {**base, "object": "chat.completion.chunk" if endpoint == "chat" else "text_completion",
-               "choices": [], "usage": result.usage.to_dict()}
+        yield {
+            **base,
+            "object": "chat.completion.chunk" if endpoint == "chat" else "text_completion",
+            "choices": [],
+            "usage": result.usage.to_dict(),
+        }
 
     def _pieces(self, text: str) -> list[str]:
         words = text.split(" ")

@@ -65,9 +65,7 @@ def status_error(provider: str, status: int, body: bytes, headers: Mapping[str, 
         return UpstreamBadRequest(f"Upstream {provider} rejected the request{suffix}", provider=provider)
     if status in (401, 403):
         # The client's key is fine; tandem's upstream credentials are not.
-        return UpstreamError(
-            f"Upstream {provider} refused tandem's credentials (status {status}).", provider=provider
-        )
+        return UpstreamError(f"Upstream {provider} refused tandem's credentials (status {status}).", provider=provider)
     if status in (503, 529):
         return UpstreamUnavailable(
             f"Upstream {provider} is unavailable{suffix}",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 import orjson
+from pydantic import Field
 
 from tandem.call import Endpoint, ProviderResult, ProviderStream, Usage
 from tandem.config import ModelConfig
@@ -32,9 +33,9 @@ class OpenAICompatOptions(ProviderOptions):
     #: ``authorization`` sends ``Bearer KEY``; ``api-key`` is Azure's header.
     auth_header: Literal["authorization", "api-key"] = "authorization"
     #: Query parameters added to every URL (e.g. Azure's ``api-version``).
-    query: dict[str, str] = {}
+    query: dict[str, str] = Field(default_factory=dict)
     #: Extra non-secret headers (e.g. ``OpenAI-Organization``).
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
     #: Whether the server understands ``stream_options.include_usage``.
     stream_usage: bool = True
     chat_path: str = "/chat/completions"
@@ -50,9 +51,7 @@ class OpenAICompatProvider(Provider):
     Options = OpenAICompatOptions
     options: OpenAICompatOptions
 
-    def __init__(
-        self, config: ModelConfig, options: ProviderOptions, transport: Transport | None = None
-    ) -> None:
+    def __init__(self, config: ModelConfig, options: ProviderOptions, transport: Transport | None = None) -> None:
         super().__init__(config, options)
         self.transport = transport or AiohttpTransport(
             config.name, config.timeouts, max_connections=config.max_concurrency
@@ -107,9 +106,7 @@ class OpenAICompatProvider(Provider):
                 try:
                     chunk = orjson.loads(event.data)
                 except orjson.JSONDecodeError:
-                    raise UpstreamError(
-                        f"Upstream {self.config.name} sent a malformed stream event."
-                    ) from None
+                    raise UpstreamError(f"Upstream {self.config.name} sent a malformed stream event.") from None
                 if isinstance(chunk, dict) and "error" in chunk:
                     err = chunk["error"]
                     msg = err.get("message") if isinstance(err, dict) else str(err)

@@ -150,9 +150,7 @@ class AiohttpTransport(Transport):
         return UpstreamTimeout(f"Upstream {self.provider} timed out ({what}).", provider=self.provider)
 
     def broken_error(self) -> UpstreamError:
-        return UpstreamError(
-            f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider
-        )
+        return UpstreamError(f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider)
 
     async def request(self, req: HTTPRequest) -> HTTPResponse:
         session = self._get_session()

@@ -26,9 +26,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from tandem.config import CascadeConfig
-
 from tandem.call import ProviderResult
+from tandem.config import CascadeConfig
 
 __all__ = ["CHECKS", "CascadeCheck", "CascadeConfig", "reply_text"]
 
@@ -121,10 +120,14 @@ class JudgeCheck(CascadeCheck):
         if not cfg.judge_model:
             raise ValueError("cascade check 'judge' needs judge_model")
         question = "\n".join(
-            m["content"] for m in body.get("messages") or () if m.get("role") == "user" and isinstance(m.get("content"), str)
+            m["content"]
+            for m in body.get("messages") or ()
+            if m.get("role") == "user" and isinstance(m.get("content"), str)
         )
         prompt = JUDGE_PROMPT.format(question=question, answer=reply_text(result))
-        verdict = await call_model(cfg.judge_model, {"messages": [{"role": "user", "content": prompt}], "temperature": 0})
+        verdict = await call_model(
+            cfg.judge_model, {"messages": [{"role": "user", "content": prompt}], "temperature": 0}
+        )
         m = _RATING.search(reply_text(verdict))
         score = min(10.0, float(m.group(1) or m.group(2))) / 10 if m else 0.0
         return score >= cfg.threshold, score

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store (append-only: add revisions, never edit one)."""

@@ -1,0 +1,1 @@
+"""Store tests (the same suite over SQLite and PostgreSQL)."""
