@@ -9,7 +9,7 @@ No layer passes loose dicts of its own.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,7 +58,7 @@ class ProviderResult:
 
 #: A streamed reply: OpenAI ``chat.completion.chunk`` (or ``text_completion``)
 #: dicts. The provider ends it with a chunk carrying ``usage`` whenever it can.
-ProviderStream = AsyncIterator[dict[str, Any]]
+ProviderStream = AsyncGenerator[dict[str, Any], None]
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,7 +240,7 @@ class Gateway:
 
     async def _open_stream(
         self, provider: Provider, call: Call, body: dict[str, Any], model: ModelConfig
-    ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
+    ) -> tuple[AsyncGenerator[dict[str, Any], None], dict[str, Any]]:
         """Start a stream and wait for its first chunk (errors before it can be retried)."""
         agen = provider.stream(call.endpoint, body)
         try:
@@ -309,14 +309,14 @@ class Gateway:
         finally:
             self._finish(call)
 
-    async def stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, call: Call) -> AsyncGenerator[dict[str, Any], None]:
         """Serve a streamed call, yielding OpenAI chunk dicts.
 
         Errors before the first chunk are retried and fall back; after it,
         they end the stream with the error raised to the caller (the HTTP
         layer sends an error event and never ``[DONE]``).
         """
-        agen: AsyncIterator[dict[str, Any]] | None = None
+        agen: AsyncGenerator[dict[str, Any], None] | None = None
         try:
             protection, order = self._prepare(call)
             await self.accountant.admit(call, self._estimate(call, self._models[order[0]]))
@@ -351,7 +351,7 @@ class Gateway:
             raise
         finally:
             if agen is not None:
-                await agen.aclose()  # type: ignore[attr-defined]
+                await agen.aclose()
             self._finish(call)
 
 
@@ -366,6 +366,7 @@ class _StreamRestore:
         r = self.restorers.get(key)
         if r is None:
             r = self.restorers[key] = self.protection.restorer()
+            assert r is not None  # only built when the protection restores
         out: str = r.feed(text)
         return out
 

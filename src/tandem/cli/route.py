@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -62,7 +63,7 @@ def explain(
         raise click.ClickException(exc.message) from None
     tokens = call.estimated_prompt_tokens()
     completion = max_tokens or DEFAULT_COMPLETION_TOKENS
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in r.candidates if r else [route_name]:
         m = gateway.router.model(name)
         assert m is not None

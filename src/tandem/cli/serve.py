@@ -27,7 +27,7 @@ def _is_loopback(host: str) -> bool:
 def _effective_config(path: str | None) -> Config:
     cfg = load_config(path)
     server = cfg.server
-    update = {}
+    update: dict[str, object] = {}
     if host := os.environ.get(_ENV_HOST):
         update["host"] = host
     if port := os.environ.get(_ENV_PORT):

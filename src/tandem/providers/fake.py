@@ -145,7 +145,7 @@ class FakeProvider(Provider):
         if endpoint == "completions":
             text = self._reply_text(body, last)
             usage.completion_tokens = _words(text) * n
-            choices = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None} for i in range(n)]
+            choices: list[dict[str, Any]] = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None} for i in range(n)]
             reply = {
                 "id": f"cmpl-fake{self.calls}",
                 "object": "text_completion",
@@ -179,7 +179,7 @@ class FakeProvider(Provider):
     async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
         result = await self.send(endpoint, body)
         reply = result.body
-        base = {"id": reply["id"], "created": reply["created"], "model": reply["model"]}
+        base: dict[str, Any] = {"id": reply["id"], "created": reply["created"], "model": reply["model"]}
         if endpoint == "completions":
             text = reply["choices"][0]["text"]
             for piece in self._pieces(text):

@@ -30,7 +30,7 @@ def _upstream_message(body: bytes) -> str | None:
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"][:_MAX_MESSAGE]
+            return str(err["message"])[:_MAX_MESSAGE]
         if isinstance(err, str):
             return err[:_MAX_MESSAGE]
     return None

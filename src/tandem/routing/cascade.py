@@ -40,7 +40,7 @@ def reply_text(result: ProviderResult) -> str:
     choices = result.body.get("choices") or [{}]
     message = choices[0].get("message") or {}
     content = message.get("content")
-    return content if isinstance(content, str) else ""
+    return str(content) if isinstance(content, str) else ""
 
 
 class CascadeCheck(ABC):
@@ -81,7 +81,7 @@ _NUMBER = re.compile(r"-?\d[\d,]*\.?\d*")
 def _normalize(text: str) -> str:
     numbers = _NUMBER.findall(text)
     if numbers:
-        return numbers[-1].replace(",", "").rstrip(".")
+        return str(numbers[-1]).replace(",", "").rstrip(".")
     return " ".join(re.sub(r"[^\w\s]", "", text.lower()).split())
 
 

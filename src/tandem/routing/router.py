@@ -33,7 +33,7 @@ Predictor = Callable[[str], Mapping[str, float]]
 
 def required_capabilities(call: Call) -> set[str]:
     """The capabilities a model needs to serve ``call``."""
-    caps = {call.endpoint}
+    caps: set[str] = {call.endpoint}
     body = call.body
     if call.endpoint == "chat":
         if body.get("tools"):
