@@ -81,8 +81,16 @@ class PrivacyStage:
         guard = self.guard
         if guard is None:
             return Protection(policy)
-        texts = _texts(call)
-        counts = guard.contains_pii(texts)
+        if policy == "redact":
+            # One scan: redaction yields the counts too.
+            redacted, redaction = _redact(guard, call)
+            counts = dict(redaction.counts)
+            call.privacy_action = policy if counts else None
+            call.privacy_counts = counts
+            if not counts:
+                return Protection(policy)
+            return Protection(policy, counts, redaction=redaction, redacted_body=redacted)
+        counts = guard.contains_pii(_texts(call))
         call.privacy_action = policy if counts else None
         call.privacy_counts = counts
         if not counts or policy == "allow":
@@ -94,10 +102,7 @@ class PrivacyStage:
                 "privacy policy blocks such requests.",
                 param="messages" if call.endpoint == "chat" else None,
             )
-        if policy == "local-only":
-            return Protection(policy, counts, allowed_tiers=_LOCAL_TIERS)
-        redacted, redaction = _redact(guard, call)
-        return Protection(policy, counts, redaction=redaction, redacted_body=redacted)
+        return Protection(policy, counts, allowed_tiers=_LOCAL_TIERS)  # local-only
 
 
 def _texts(call: Call) -> list[str]:

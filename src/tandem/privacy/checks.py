@@ -1,0 +1,102 @@
+"""Checksums and validity rules that turn digit patterns into entities.
+
+Each function takes an already extracted candidate and answers whether it
+is a plausible value of its kind; none of them searches text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+__all__ = [
+    "IBAN_LENGTHS",
+    "card_ok",
+    "iban_ok",
+    "ip_ok",
+    "luhn_ok",
+    "ssn_ok",
+]
+
+# ASCII digit -> ASCII digit of the digit sum of twice its value.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check used by payment card numbers (ASCII digits)."""
+    raw = digits.encode("ascii")
+    # Summing bytes is the fastest digit sum in CPython; 48 is ord("0").
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
+    return total % 10 == 0
+
+
+def card_ok(digits: str) -> bool:
+    """A payment card number: 12-19 digits, an issuer prefix, Luhn.
+
+    The first digit (major industry identifier) must fit the length, which
+    keeps product codes and IDs that pass Luhn by chance out: Maestro
+    (50, 56-69, legacy 0604) issues 12-19 digits; 13 digits are otherwise
+    Visa (4); 14 Diners (3); 15 Amex/Diners (3), JCB 1800/2131 and UATP
+    (1, 2); 16 the 2-series Mastercard, JCB, Visa, Mastercard, Discover and
+    UnionPay (2-6); 17-19 Visa, Discover, JCB, UnionPay (3-6).
+    """
+    n = len(digits)
+    if n < 12 or n > 19:
+        return False
+    first = digits[0]
+    maestro = digits[:2] == "50" or "56" <= digits[:2] <= "69" or digits.startswith("0604")
+    if not (maestro or first in _FIRST_DIGITS[n]):
+        return False
+    return luhn_ok(digits) and digits.count(first) != n  # not 0000…, 1111… fillers
+
+
+_FIRST_DIGITS: dict[int, str] = {
+    12: "", 13: "4", 14: "3", 15: "123", 16: "23456", 17: "3456", 18: "3456", 19: "3456",
+}  # fmt: skip
+
+
+# Total IBAN length per country (SWIFT IBAN registry).
+# fmt: off
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16,
+    "BG": 22, "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22,
+    "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20,
+    "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22,
+    "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21,
+    "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30,
+    "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
+    "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
+    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
+    "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24,
+    "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26,
+    "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}
+# fmt: on
+
+
+# ISO 13616: letters count as two-digit numbers, A = 10 … Z = 35.
+_LETTER_VALUES = {ord(ch): str(i) for i, ch in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10)}
+
+
+def iban_ok(iban: str) -> bool:
+    """An IBAN without spaces, upper case: country length and mod-97 == 1."""
+    if IBAN_LENGTHS.get(iban[:2]) != len(iban) or not iban[2:4].isdigit():
+        return False
+    if not iban.isalnum() or not iban.isascii():
+        return False
+    number = (iban[4:] + iban[:4]).translate(_LETTER_VALUES)
+    return int(number) % 97 == 1
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    """US SSN rules: area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    return area != "000" and area != "666" and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def ip_ok(candidate: str) -> bool:
+    """A syntactically valid IPv4 or IPv6 address (per :mod:`ipaddress`)."""
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    return True

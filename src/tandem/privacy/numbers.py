@@ -1,0 +1,294 @@
+"""Detectors for values made of digits: cards, SSNs, IBANs, IPv4, phones.
+
+One regex pass finds *numeric clusters*, runs of digits joined by at most
+three separator characters (space, ``.``, ``-``, ``/``, parentheses). It
+starts with a digit class, so the regex engine skips prose quickly; only the
+few clusters found are examined by the specific detectors, each with
+anchored, bounded patterns, so a multi-megabyte run of digits stays linear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from tandem.privacy.checks import IBAN_LENGTHS, card_ok, iban_ok, ip_ok, ssn_ok
+from tandem.privacy.phones import PhoneValidator
+from tandem.privacy.spans import CREDIT_CARD, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER, US_SSN, Span
+from tandem.privacy.textfold import fold_homoglyphs
+
+__all__ = ["NUMBER_ENTITIES", "NumberDetector"]
+
+NUMBER_ENTITIES = frozenset({CREDIT_CARD, US_SSN, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER})
+
+# A cluster starts at a digit not preceded by a digit or by "digit:" (the
+# seconds of "05:52:54" are not the start of a number; both checked after
+# the first digit so the engine can skip to digits quickly) and is either an
+# IBAN's check digits right after two letters, or at least 7 characters
+# long; shorter numbers ("2024", "3.5") are not even matched.
+_CLUSTER = re.compile(
+    r"[0-9](?<![0-9][0-9])(?<![0-9]:[0-9])"
+    r"(?:(?<=[^\W\d_][^\W\d_][0-9])(?=[0-9])|(?=[0-9 .\-/()]{6}))"
+    r"[0-9]*(?:[ .\-/()]{1,3}[0-9]+)*"
+)
+
+# Cards: 12-19 digits, unseparated, or in groups (the first of 4 digits)
+# joined by one consistent separator; see _card_prefix for group sizes.
+_CARD = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9]-)"
+    r"(?:[0-9]{12,19}(?![0-9])|[0-9]{4}([ \-])[0-9]{1,6}(?:\1[0-9]{1,6}){1,4}(?![0-9]))"
+)
+_SSN = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][\-.])([0-9]{3})([\- ]?)([0-9]{2})\2([0-9]{4})(?![0-9]|[\-.][0-9])")
+_SSN_CUE = re.compile(r"(?:ssn|social security|ss#|ss no)[^\n0-9]{0,24}\Z")
+_IPV4 = re.compile(r"(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])")
+_PHONE = re.compile(
+    r"(?<![0-9])(?:\+[0-9]{1,3}[ .\-]?|\(\+[0-9]{1,3}\)[ .\-]?|00[0-9]{1,3}[ .\-])?"
+    r"(?:\(0\)[ .\-]?)?"
+    r"(?:\([0-9]{1,5}\)[ .\-/]?)?"
+    r"[0-9]{1,14}(?:(?:[ .\-/]{1,2}\(?|\()[0-9]{1,10}\)?){0,7}"
+    r"(?:\s?(?:x|ext\.?|\#)\s?[0-9]{1,6})?"
+    r"(?![0-9])"
+)
+_GAP = re.compile(r"[ .\-/()]+")
+_PHONE_TRIES = 64  # phone validations per cluster at most
+
+
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?|\#)\s?[0-9]{1,6}(?![0-9A-Za-z])")
+_SEPARATORS = b" .-/()"
+_SHAPE = bytes.maketrans(b"0123456789", b"9999999999")
+_CARD_SHAPES = frozenset(
+    sep.join(b"9" * n for n in groups)
+    for sep in (b" ", b"-")
+    for groups in ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4))
+) | frozenset(b"9" * n for n in range(12, 20))
+_SSN_SHAPES = frozenset({b"999-99-9999", b"999 99 9999"})
+_DOTTED = re.compile(rb"9{1,3}\.9{1,3}\.9{1,3}\.9{1,3}")
+_DATE = re.compile(
+    r"(?:19|20)[0-9]{2}([-./])[01]?[0-9]\1[0-3]?[0-9]"
+    r"|[0-3]?[0-9]([-./])[0-3]?[0-9]\2(?:19|20)?[0-9]{2}"
+)
+_ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
+_IBAN_RUN = re.compile(r"[^\W_]+(?: [^\W_]+)*")
+_IBAN_SPACES_MAX = 9  # one space between groups of (at least) four
+
+
+def _card_prefix(groups: list[str]) -> int:
+    """Length of the longest leading run of groups that is a card, or 0.
+
+    Inner groups have 3-6 digits (4-4-4-4, Amex 4-6-5, 4-4-4-4-3); trailing
+    groups that break the checksum ("4111 1111 1111 1111 12/25") are
+    dropped while 12 or more digits remain.
+    """
+    digits = "".join(groups)
+    k = len(groups)
+    while k >= 2 and len(digits) >= 12:
+        if all(len(g) >= 3 for g in groups[1 : k - 1]) and card_ok(digits):
+            return len(digits) + k - 1
+        k -= 1
+        digits = digits[: -len(groups[k])]
+    return 0
+
+
+def _group_ends(text: str, start: int, end: int) -> list[int]:
+    """The ends of the candidate without its last 1, 2 or 3 groups."""
+    ends: list[int] = []
+    pos = end
+    while len(ends) < 3:
+        cut = max(text.rfind(" ", start, pos), text.rfind("-", start, pos), text.rfind(".", start, pos))
+        if cut <= start:
+            break
+        while cut > start and text[cut - 1] in " .-/()":
+            cut -= 1
+        ends.append(cut)
+        pos = cut
+    return ends
+
+
+class NumberDetector:
+    """Finds digit-based entities in a folded text."""
+
+    def __init__(self, entities: Collection[str], phone_validator: PhoneValidator) -> None:
+        self._card = CREDIT_CARD in entities
+        self._ssn = US_SSN in entities
+        self._iban = IBAN_CODE in entities
+        self._ip = IP_ADDRESS in entities
+        self._phone = PHONE_NUMBER in entities
+        self._phones = phone_validator
+
+    def find(self, text: str, lowered: str, out: list[Span]) -> None:
+        """Append the spans found in ``text`` to ``out`` (``lowered`` is unused)."""
+        covered = -1
+        for m in _CLUSTER.finditer(text):
+            start, end = m.span()
+            if start < covered:
+                continue
+            if self._iban and start >= 2 and text[start - 2 : start].isalpha():
+                iban_end = self._find_iban(text, start - 2, out)
+                if iban_end:
+                    covered = iban_end
+                    continue
+            if end - start >= 7:
+                covered = self._classify(text, start, end, m.group(), out)
+
+    def _classify(self, text: str, start: int, end: int, cluster: str, out: list[Span]) -> int:
+        """Detect entities in one cluster; returns the end of text consumed."""
+        raw = cluster.encode("ascii")
+        digits = len(raw.translate(None, _SEPARATORS))
+        if digits < 4 or _DATE.fullmatch(cluster) or _ISBN.search(cluster):
+            return end
+        shape = raw.translate(_SHAPE)
+        if self._common_shape(text, start, end, raw, shape, out):
+            return end
+        found = len(out)
+        if self._ip and "." in cluster:
+            for ip in _IPV4.finditer(text, start, end):
+                if ip_ok(ip.group()):
+                    out.append(Span(IP_ADDRESS, ip.start(), ip.end()))
+        if self._card and digits >= 12:
+            self._find_cards(text, start, end, out)
+        if self._ssn and (b"999-99-9999" in shape or b"999 99 9999" in shape or digits == 9):
+            self._find_ssns(text, start, end, out)
+        if not self._phone or digits < 7:
+            return end
+        if len(out) == found:
+            return self._find_phones(text, start, end, out)
+        # Phones may sit next to what was found ("+44 20 7946 0958 4111 1111
+        # 1111 1111"): look in the gaps between the found spans.
+        taken = sorted(out[found:], key=lambda s: s.start)
+        gap_start = start
+        for span in taken:
+            if span.start - gap_start >= 7:
+                self._find_phones(text, gap_start, span.start, out)
+            gap_start = max(gap_start, span.end)
+        if end - gap_start >= 7:
+            return self._find_phones(text, gap_start, end, out)
+        return end
+
+    def _common_shape(self, text: str, start: int, end: int, raw: bytes, shape: bytes, out: list[Span]) -> bool:
+        """Fast path for a cluster that is exactly a usual card, SSN or IPv4 layout.
+
+        Returns True when it handled the cluster (found the entity).
+        """
+        if start > 0 and text[start - 1].isalnum():
+            return False
+        if self._ip and shape.count(b".") == 3 and _DOTTED.fullmatch(shape):
+            if ip_ok(raw.decode()):
+                out.append(Span(IP_ADDRESS, start, end))
+                return True
+            return False
+        if self._card and shape in _CARD_SHAPES:
+            if card_ok(raw.translate(None, _SEPARATORS).decode()):
+                out.append(Span(CREDIT_CARD, start, end))
+                return True
+        elif self._ssn and shape in _SSN_SHAPES:
+            if ssn_ok(raw[:3].decode(), raw[4:6].decode(), raw[7:].decode()):
+                out.append(Span(US_SSN, start, end))
+                return True
+        return False
+
+    @staticmethod
+    def _find_cards(text: str, start: int, end: int, out: list[Span]) -> None:
+        # Searched group by group rather than with finditer, so a card right
+        # after other digit groups ("+44 20 7946 0958 4111 1111 1111 1111")
+        # is still tried from its own first group.
+        pos = start
+        while True:
+            c = _CARD.search(text, pos, end)
+            if c is None:
+                return
+            sep = c.group(1)
+            length = 0
+            if sep is None:
+                length = len(c.group()) if card_ok(c.group()) else 0
+            else:
+                length = _card_prefix(c.group().split(sep))
+            if length:
+                out.append(Span(CREDIT_CARD, c.start(), c.start() + length))
+                pos = c.start() + length
+            else:
+                gap = _GAP.search(text, c.start(), c.end())
+                pos = gap.end() if gap else c.end()
+
+    @staticmethod
+    def _find_ssns(text: str, start: int, end: int, out: list[Span]) -> None:
+        for s in _SSN.finditer(text, start, end):
+            area, sep, group, serial = s.groups()
+            if not ssn_ok(area, group, serial):
+                continue
+            # Nine bare digits are an SSN only when the text says so.
+            if not sep and not _SSN_CUE.search(text[max(0, s.start() - 40) : s.start()].lower()):
+                continue
+            out.append(Span(US_SSN, s.start(), s.end()))
+
+    def _find_phones(self, text: str, start: int, end: int, out: list[Span]) -> int:
+        """Phones in one cluster; returns the end of text consumed."""
+        # Grow the cluster over a leading "+", "(" or "(+", and a trailing extension.
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
+            if start > 0 and text[start - 1] in "+(" and text[start] != text[start - 1]:
+                start -= 1
+        ext = _EXTENSION.match(text, end)
+        if ext:
+            end = ext.end()
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/"):
+            return end  # part of an identifier, a path or an address
+        # A candidate that fails may be a phone followed by more digit groups
+        # ("0490 75 40 81 2024"): retry without its last groups, then go on
+        # from its second group. The budget bounds work on huge clusters.
+        pos, budget = start, _PHONE_TRIES
+        while budget > 0 and end - pos >= 7:
+            p = _PHONE.search(text, pos, end)
+            if p is None:
+                break
+            p_start, p_end = p.span()
+            hit = 0
+            budget -= 1
+            if self._phones.is_phone(text, p_start, p_end):
+                hit = p_end
+            else:
+                for cut in _group_ends(text, p_start, p_end):
+                    budget -= 1
+                    if cut - p_start >= 7 and self._phones.is_phone(text, p_start, cut):
+                        hit = cut
+                        break
+            if hit:
+                out.append(Span(PHONE_NUMBER, p_start, hit))
+                pos = hit
+            else:
+                gap = _GAP.search(text, p_start + 1, p_end)
+                pos = gap.end() if gap else p_end
+        return end
+
+    @staticmethod
+    def _find_iban(text: str, start: int, out: list[Span]) -> int:
+        """An IBAN starting at ``start`` (its country code); returns its end or 0.
+
+        The IBAN may be written in groups separated by single spaces; it must
+        end where a group ends.
+        """
+        if start > 0 and text[start - 1].isalnum():
+            return 0
+        country = fold_homoglyphs(text[start : start + 2]).upper()
+        length = IBAN_LENGTHS.get(country)
+        if length is None:
+            return 0
+        run = _IBAN_RUN.match(text, start + 2, start + 2 + length + _IBAN_SPACES_MAX)
+        if run is None:
+            return 0
+        need = length - 2
+        end = run.start()
+        for group in run.group().split(" "):
+            end += len(group)
+            need -= len(group)
+            if need <= 0:
+                break
+            end += 1
+        if need != 0:
+            return 0  # too short, or the last group runs past the IBAN length
+        if end < len(text) and text[end].isalnum():
+            return 0
+        compact = (country + text[start + 2 : end]).replace(" ", "")
+        if not iban_ok(fold_homoglyphs(compact).upper()):
+            return 0
+        out.append(Span(IBAN_CODE, start, end))
+        return end

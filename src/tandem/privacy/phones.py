@@ -1,0 +1,225 @@
+"""Phone number validation with the ``phonenumbers`` metadata.
+
+The detector in :mod:`tandem.privacy.numbers` finds phone-shaped candidates;
+this module decides whether a candidate is a phone number:
+
+* With an international prefix (``+41 …``, ``0049 …``) the country calling
+  code must exist and the national number must have a possible length for
+  that country (what ``phonenumbers.is_possible_number`` checks).
+* A national number must be *valid* (match a number-type pattern of the
+  ``phonenumbers`` metadata) for at least one region of a configurable set,
+  as dialed or after stripping that region's national (trunk) prefix.
+* Numbers that are only dialable locally (a US 7-digit number), unformatted
+  digit runs shorter than 10 digits, and two plain digit groups need a cue
+  word nearby ("phone", "call", "fax", ...): such digit runs are more often
+  house numbers, postal codes or IDs. Unformatted runs of 13+ digits and
+  groups ending in a single digit (ISBNs) are never national phone numbers.
+
+Speed: ``phonenumbers.parse`` costs 40-90 µs a call, far too slow to try
+dozens of regions for every candidate on the request path. The metadata is
+therefore compiled once into one regex holding every region's number
+patterns, plus one per distinct trunk-prefix rule for the stripped form; a
+candidate costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneMetadata
+
+__all__ = ["DEFAULT_PHONE_REGIONS", "PhoneValidator", "international_possible"]
+
+#: Regions tried for national-format numbers: North America, Europe, and the
+#: largest markets elsewhere.
+# fmt: off
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
+    "US", "CA", "GB", "IE", "DE", "AT", "CH", "FR", "BE", "NL", "LU", "IT",
+    "ES", "PT", "SE", "NO", "DK", "FI", "IS", "PL", "CZ", "SK", "HU", "RO",
+    "BG", "GR", "HR", "SI", "EE", "LV", "LT", "UA", "TR", "IL", "ZA", "IN",
+    "AU", "NZ", "JP", "KR", "CN", "HK", "SG", "PH", "BR", "MX", "AR",
+)
+# fmt: on
+
+_CUE_BEFORE = re.compile(
+    r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|reach|text|sms|"
+    r"whatsapp|contact|dial|desk|office|answering|registered|ring|number)"
+    r"\b[^0-9]{0,24}\Z"
+)
+_CUE_AFTER = re.compile(r"[^\w\n]{0,3}(?:office|mobile|cell|fax|home|work|desk|phone)\b")
+# Dates (with an optional time after), 1.234.567, and dotted quads.
+_OTHER_NUMBER = re.compile(
+    r"(?:19|20)[0-9]{2}([-./])[01]?[0-9]\1[0-3]?[0-9](?![0-9]).*"
+    r"|[0-3]?[0-9]([-./])[0-3]?[0-9]\2(?:19|20)?[0-9]{2}"
+    r"|[0-9]{1,3}(?:\.[0-9]{3}){2,}"
+    r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+)
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?|#)\s?[0-9]{1,6}\Z")
+_LAST_SINGLE = re.compile(r"[ .\-/][0-9]\Z")
+_TWO_GROUPS = re.compile(r"[0-9]+[ .\-/][0-9]+")
+_SEPARATORS = b" .-/()+"
+
+_TYPE_DESCS = (
+    "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
+    "personal_number", "voip", "pager", "uan", "voicemail",
+)  # fmt: skip
+
+
+def _number_patterns(meta: PhoneMetadata) -> list[str]:
+    patterns = []
+    for name in _TYPE_DESCS:
+        desc = getattr(meta, name)
+        if desc is not None and desc.national_number_pattern:
+            patterns.append(desc.national_number_pattern)
+    return patterns
+
+
+def _union(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+@dataclass(frozen=True, slots=True)
+class _TrunkRule:
+    """Regions sharing one national-prefix rule, and their number patterns."""
+
+    prefix: re.Pattern[str]
+    transform: str | None
+    valid: re.Pattern[str]
+
+    def stripped(self, digits: str) -> str | None:
+        m = self.prefix.match(digits)
+        if m is None or m.end() == 0:
+            return None
+        if self.transform and m.lastindex:
+            return m.expand(self.transform) + digits[m.end() :]
+        return digits[m.end() :]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    as_dialed: re.Pattern[str]
+    trunk_rules: tuple[_TrunkRule, ...]
+    local_lengths: frozenset[int]
+
+
+@lru_cache(maxsize=8)
+def _compile(regions: tuple[str, ...]) -> _Compiled:
+    everything: list[str] = []
+    by_rule: dict[tuple[str, str | None], list[str]] = {}
+    local: set[int] = set()
+    for region in regions:
+        meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None:
+            continue
+        patterns = _number_patterns(meta)
+        everything.extend(patterns)
+        if meta.national_prefix_for_parsing:
+            rule = (meta.national_prefix_for_parsing, meta.national_prefix_transform_rule)
+            by_rule.setdefault(rule, []).extend(patterns)
+        if meta.general_desc is not None:
+            local.update(meta.general_desc.possible_length_local_only or ())
+    rules = tuple(
+        _TrunkRule(re.compile(prefix), transform, _union(patterns)) for (prefix, transform), patterns in by_rule.items()
+    )
+    return _Compiled(_union(everything), rules, frozenset(local))
+
+
+class PhoneValidator:
+    """Decides whether a phone-shaped candidate is a phone number."""
+
+    def __init__(self, regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> None:
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone regions: {', '.join(unknown)}")
+        self._compiled = _compile(tuple(sorted(set(regions))))
+        _possible_lengths()  # load the metadata now, not on the first request
+
+    def is_phone(self, text: str, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` (a phone-shaped candidate) is a phone.
+
+        ``text`` is the whole (folded, ASCII-digit) text, used for cue words.
+        """
+        core = text[start:end]
+        if "x" in core or "e" in core or "#" in core:
+            ext = _EXTENSION.search(core)
+            if ext:
+                core = core[: ext.start()]
+        digits = core.encode("ascii", "replace").translate(None, _SEPARATORS).decode()
+        if not 7 <= len(digits) <= 15 or not digits.isdigit() or _OTHER_NUMBER.fullmatch(core):
+            return False
+        if core[0] == "+":
+            return international_possible(core)
+        if core.startswith("(+"):
+            return international_possible("+" + core[2:])
+        if core.startswith("00") and len(digits) > 9:
+            return international_possible("+" + core[2:])
+        formatted = len(digits) != len(core)
+        if not formatted and len(digits) > 12:
+            return False  # 13+ bare digits: EAN codes, IDs; phones show a "+" or groups
+        if formatted and _LAST_SINGLE.search(core):
+            return False  # "0-306-40615-2": ISBN-10 and reference numbers
+        valid = self._valid_national(digits)
+        # Two plain groups ("224 4966", "3610-114") are also how house
+        # numbers, postal codes and IDs look; a trunk prefix ("0341 8387176")
+        # makes them a phone, otherwise a cue word must.
+        two_groups = formatted and core[0] != "0" and _TWO_GROUPS.fullmatch(core) is not None
+        # Bare digits: 10+ digits, or 9 with a trunk prefix ("038401107").
+        bare_ok = len(digits) >= (9 if digits[0] == "0" else 10)
+        if valid and (formatted or bare_ok) and not two_groups:
+            return True
+        if valid or (formatted and len(digits) in self._compiled.local_lengths):
+            return _has_cue(text, start, end)
+        return False
+
+    def _valid_national(self, digits: str) -> bool:
+        compiled = self._compiled
+        if compiled.as_dialed.fullmatch(digits):
+            return True
+        for rule in compiled.trunk_rules:
+            stripped = rule.stripped(digits)
+            if stripped and rule.valid.fullmatch(stripped):
+                return True
+        return False
+
+
+def _has_cue(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - 48) : start].lower()
+    if _CUE_BEFORE.search(before):
+        return True
+    return _CUE_AFTER.match(text[end : end + 16].lower()) is not None
+
+
+@lru_cache(maxsize=1)
+def _possible_lengths() -> dict[int, frozenset[int]]:
+    """Calling code -> possible national number lengths (incl. local-only)."""
+    lengths: dict[int, frozenset[int]] = {}
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        meta = PhoneMetadata.metadata_for_region_or_calling_code(code, phonenumbers.region_code_for_country_code(code))
+        if meta is None or meta.general_desc is None:
+            continue
+        desc = meta.general_desc
+        lengths[code] = frozenset(desc.possible_length or ()) | frozenset(desc.possible_length_local_only or ())
+    return lengths
+
+
+def international_possible(number: str) -> bool:
+    """A ``+``-prefixed number: known calling code and a possible length.
+
+    This is ``phonenumbers.is_possible_number`` on metadata, without the
+    cost of ``phonenumbers.parse``. A trunk ``(0)`` written after the
+    calling code (``+41 (0)69 …``) is not part of the number.
+    """
+    body = number[1:].replace("(0)", "")
+    digits = body.encode("ascii", "replace").translate(None, _SEPARATORS).decode()
+    if not digits.isdigit():
+        return False
+    table = _possible_lengths()
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in table and digits[0] != "0":
+            return len(digits) - size in table[code]
+    return False
