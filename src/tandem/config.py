@@ -161,6 +161,12 @@ class AuthConfig(_Strict):
     mode: Literal["off", "keys"] = "off"
     admin_key_env: str = "TANDEM_ADMIN_KEY"
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off` as the boolean false.
+        return "off" if v is False else v
+
 
 class StoreConfig(_Strict):
     """Where keys, budgets and the usage ledger live."""
