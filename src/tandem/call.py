@@ -125,6 +125,7 @@ class Call:
     escalated: bool = False
     #: Cost of answers a cascade computed and discarded before escalating.
     discarded_cost_usd: float = 0.0
+    _prompt_tokens: int = -1
 
     def prompt_text(self) -> str:
         """All prompt text of the call, for scanning and token estimates."""
@@ -145,5 +146,7 @@ class Call:
         return ""
 
     def estimated_prompt_tokens(self) -> int:
-        """A cheap upper-bound-ish estimate (about 4 characters per token)."""
-        return len(self.prompt_text()) // 3 + 8 * len(self.body.get("messages") or ())
+        """A cheap, generous estimate (3 characters per token), computed once."""
+        if self._prompt_tokens < 0:
+            self._prompt_tokens = len(self.prompt_text()) // 3 + 8 * len(self.body.get("messages") or ())
+        return self._prompt_tokens

@@ -81,15 +81,7 @@ class PrivacyStage:
         guard = self.guard
         if guard is None:
             return Protection(policy)
-        if policy == "redact":
-            # One scan: redaction yields the counts too.
-            redacted, redaction = _redact(guard, call)
-            counts = dict(redaction.counts)
-            call.privacy_action = policy if counts else None
-            call.privacy_counts = counts
-            if not counts:
-                return Protection(policy)
-            return Protection(policy, counts, redaction=redaction, redacted_body=redacted)
+        # The cheap counting scan first: most requests carry no personal data.
         counts = guard.contains_pii(_texts(call))
         call.privacy_action = policy if counts else None
         call.privacy_counts = counts
@@ -102,7 +94,10 @@ class PrivacyStage:
                 "privacy policy blocks such requests.",
                 param="messages" if call.endpoint == "chat" else None,
             )
-        return Protection(policy, counts, allowed_tiers=_LOCAL_TIERS)  # local-only
+        if policy == "local-only":
+            return Protection(policy, counts, allowed_tiers=_LOCAL_TIERS)
+        redacted, redaction = _redact(guard, call)
+        return Protection(policy, counts, redaction=redaction, redacted_body=redacted)
 
 
 def _texts(call: Call) -> list[str]:

@@ -96,5 +96,6 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=30,
         server_header=False,
+        proxy_headers=False,
         date_header=False,
     )

@@ -69,6 +69,11 @@ class Router:
         self.predictors = dict(predictors or {})
         self._models = {m.name: m for m in config.models}
         self._routes = {r.name: r for r in config.routes}
+        # A model called directly is a one-candidate route, built once.
+        self._direct = {
+            m.name: RouteConfig(name=m.name, candidates=[m.name], objective="ordered", fallback=False)
+            for m in config.models
+        }
 
     def names(self) -> list[str]:
         """Every name a client can call: models, then routes."""
@@ -96,7 +101,7 @@ class Router:
             model = self._models.get(name)
             if model is None:
                 raise ModelNotFound(f"The model {name!r} does not exist.", param="model")
-            route = RouteConfig(name=name, candidates=[name], objective="ordered", fallback=False)
+            route = self._direct[name]
             route_name = None
         else:
             route_name = route.name
