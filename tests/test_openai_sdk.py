@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -42,6 +43,11 @@ models:
     model: hang
     base_url: {base}
     timeouts: {{first_byte: 0.5, total: 2}}
+  - name: up-stall
+    provider: openai
+    model: stall
+    base_url: {base}
+    timeouts: {{idle: 60}}
 routes:
   - name: auto
     candidates: [small, big]
@@ -243,3 +249,20 @@ def test_errors_never_leak_secrets(start_server, upstream: Upstream) -> None:  #
     assert "sk-verysecret" not in r.text and "Bearer" not in r.text and "Traceback" not in r.text
     # ... while the upstream did receive the key.
     assert upstream.headers[-1]["Authorization"] == "Bearer sk-verysecret-123456"
+
+
+def test_client_disconnect_cancels_the_stream(server) -> None:
+    body = {"model": "up-stall", "stream": True, "messages": [{"role": "user", "content": "one two three"}]}
+    with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=10) as r:
+        assert r.status_code == 200
+        first = next(r.iter_lines())
+        assert first.startswith("data: ")
+    # The upstream stalls for an hour; the gateway notices the client left and
+    # ends the call (status 499 in metrics and the ledger) right away.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        metrics = httpx.get(server.url + "/metrics").text
+        if 'model="up-stall",route="-",status="499"' in metrics:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the cancelled stream was not recorded")

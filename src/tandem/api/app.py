@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from tandem.accounting import Accountant
 from tandem.api import openai
 from tandem.api.errors import handle_http_exception, handle_tandem_error, handle_unexpected
+from tandem.api.serving import ENDPOINTS, TandemApp
 from tandem.config import Config
 from tandem.errors import TandemError
 from tandem.gateway import Gateway
@@ -107,9 +108,9 @@ def create_app(
             await gw.aclose()
 
     routes: list[BaseRoute] = [
-        Route("/v1/chat/completions", openai.chat_completions, methods=["POST"]),
-        Route("/v1/completions", openai.completions, methods=["POST"]),
-        Route("/v1/embeddings", openai.embeddings, methods=["POST"]),
+        # Served by TandemApp without Starlette's middleware; routed here too
+        # so that other methods get a 405.
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in ENDPOINTS.items()),
         Route("/v1/models", openai.list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", openai.get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -122,7 +123,7 @@ def create_app(
         HTTPException: handle_http_exception,
         Exception: handle_unexpected,
     }
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app = TandemApp(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.state.config = config
     app.state.max_body = config.server.max_body_bytes
     app.state.started = int(time.time())
