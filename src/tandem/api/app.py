@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import logging
 import time
+from pathlib import Path
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -160,10 +161,15 @@ def build_gateway(config: Config, accountant: Accountant | None) -> Gateway:
 
 
 def _load_predictors(config: Config) -> dict[str, Any]:
+    """Learned quality predictors of the routes that name a router file
+    (a relative path is relative to the config file)."""
     found: dict[str, Any] = {}
     for route in config.routes:
         if route.router:
             from tandem.routing.learned import QualityPredictor
 
-            found[route.name] = QualityPredictor.load(route.router).predict
+            path = Path(route.router).expanduser()
+            if not path.is_absolute() and config.source and not config.source.startswith("<"):
+                path = Path(config.source).resolve().parent / path
+            found[route.name] = QualityPredictor.load(path).predict
     return found
