@@ -10,9 +10,9 @@ import asyncio
 import importlib
 import logging
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -131,17 +131,11 @@ def create_app(
     return app
 
 
-def _open_store(config: Config) -> Accountant | None:
-    try:
-        store = importlib.import_module("tandem.store")
-    except ModuleNotFoundError as exc:
-        if exc.name == "tandem.store":
-            return None
-        raise
-    if not hasattr(store, "open_store"):
-        return None
-    acct: Accountant = store.open_store(config)
-    return acct
+def _open_store(config: Config) -> Accountant:
+    """The store (keys, budgets, ledger) named by the config; connects nothing yet."""
+    from tandem.store import open_store
+
+    return open_store(config)
 
 
 def build_gateway(config: Config, accountant: Accountant | None) -> Gateway:

@@ -9,7 +9,6 @@ the spend lands in the ledger and counts against budgets.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -79,19 +78,11 @@ def reply_text(body: dict[str, Any]) -> str | None:
     return content if isinstance(content, str) else None
 
 
-def open_accountant(config: Config) -> Accountant | None:
-    """The store (ledger, budgets) when :mod:`tandem.store` provides ``open_store``."""
-    try:
-        store = importlib.import_module("tandem.store")
-    except ModuleNotFoundError as exc:
-        if exc.name == "tandem.store":
-            return None
-        raise
-    opener = getattr(store, "open_store", None)
-    if opener is None:
-        return None
-    acct: Accountant = opener(config)
-    return acct
+def open_accountant(config: Config) -> Accountant:
+    """The store (ledger, budgets), as ``tandem serve`` opens it."""
+    from tandem.store import open_store
+
+    return open_store(config)
 
 
 def build(config: Config, *, ledger: bool = True) -> Gateway:

@@ -8,9 +8,11 @@ look like (how many, how long, numeric or not, how repetitive). Lexicons are
 small sets of function words and cue words, never subject names.
 
 Speed matters more than elegance here (the gateway calls this once per
-request, p99 budget well under a millisecond), so the text is scanned a few
-times by C code (``re.findall``, ``str.count``, ``str.translate``) and the
-per-word work is one dictionary lookup.
+request, p99 budget under a millisecond), so the text is scanned a few times
+by C code (``re.findall``, ``str.count``, ``bytes.translate``), per-word
+statistics are list comprehensions, and cue words are found with one set
+intersection. Prompts longer than :data:`MAX_CHARS` are cut to their head
+and tail, which bounds the cost of a very long prompt.
 """
 
 from __future__ import annotations
