@@ -87,6 +87,8 @@ class RouteDecision:
     rejected: dict[str, str] = field(default_factory=dict)
     #: candidate -> predicted quality, when a predictor ran.
     predicted: dict[str, float] = field(default_factory=dict)
+    #: Estimated USD cost of the call on the chosen model (budget reservation).
+    estimated_cost: float = 0.0
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ import orjson
 
 from tandem.accounting import Accountant, NoAccounting
 from tandem.call import Call, Endpoint, KeyInfo, ProviderResult, Usage
-from tandem.config import CascadeConfig, Config, ModelConfig
+from tandem.config import CascadeConfig, Config, ModelConfig, RouteConfig
 from tandem.errors import (
     ContextLengthExceeded,
     NoCandidate,
@@ -32,7 +32,7 @@ from tandem.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingR
 from tandem.providers.base import Provider, create_provider
 from tandem.routing.breaker import CircuitBreaker
 from tandem.routing.cascade import CHECKS
-from tandem.routing.router import DEFAULT_COMPLETION_TOKENS, Predictor, Router
+from tandem.routing.router import Predictor, Router
 
 __all__ = ["Gateway", "RetryPolicy"]
 
@@ -113,16 +113,14 @@ class Gateway:
 
     # --- the steps ---------------------------------------------------------
 
-    def _prepare(self, call: Call) -> tuple[Protection, list[str]]:
+    async def _prepare(self, call: Call) -> tuple[Protection, list[str], RouteConfig | None]:
+        """Guard, route, and reserve the chosen model's estimated cost."""
         route = self.router.route(call.requested)
         protection = self.privacy.apply(call, route.privacy if route else None)
         decision = self.router.decide(call, protection.allowed_tiers)
         call.decision = decision
-        return protection, decision.order
-
-    def _estimate(self, call: Call, model: ModelConfig) -> float:
-        limit = getattr(call.params, "token_limit", None) or getattr(call.params, "max_tokens", None)
-        return model.price.cost(call.estimated_prompt_tokens(), limit or DEFAULT_COMPLETION_TOKENS)
+        await self.accountant.admit(call, decision.estimated_cost)
+        return protection, decision.order, route
 
     def _body(self, call: Call, model: ModelConfig, protection: Protection) -> dict[str, Any]:
         body = protection.body_for(model.privacy, call.body)
@@ -287,9 +285,7 @@ class Gateway:
     async def complete(self, call: Call) -> ProviderResult:
         """Serve a non-streamed call. Raises a :class:`TandemError` on failure."""
         try:
-            protection, order = self._prepare(call)
-            await self.accountant.admit(call, self._estimate(call, self._models[order[0]]))
-            route = self.router.route(call.requested)
+            protection, order, route = await self._prepare(call)
             if route is not None and route.cascade is not None and call.endpoint == "chat":
                 result = await self._cascade(call, order, protection, route.cascade)
             else:
@@ -318,8 +314,7 @@ class Gateway:
         """
         agen: AsyncGenerator[dict[str, Any], None] | None = None
         try:
-            protection, order = self._prepare(call)
-            await self.accountant.admit(call, self._estimate(call, self._models[order[0]]))
+            protection, order, _ = await self._prepare(call)
             agen, first = await self._run(call, order, protection, streaming=True)
             call.first_token_s = time.perf_counter() - call.started
             assert call.model is not None

@@ -144,6 +144,7 @@ class Router:
             order=[c.name for c in ordered],
             rejected=rejected,
             predicted=predicted,
+            estimated_cost=ordered[0].cost,
         )
 
     def _predict(self, route: RouteConfig, call: Call) -> dict[str, float]:
