@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from tandem.privacy.checks import IBAN_LENGTHS, card_ok, iban_ok, ip_ok, ssn_ok
+from tandem.privacy.checks import IBAN_LENGTHS, card_ok, iban_ok, ipv4_ok, ssn_ok
 from tandem.privacy.phones import PhoneValidator
 from tandem.privacy.spans import CREDIT_CARD, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER, US_SSN, Span
 from tandem.privacy.textfold import fold_homoglyphs
@@ -21,16 +21,36 @@ __all__ = ["NUMBER_ENTITIES", "NumberDetector"]
 
 NUMBER_ENTITIES = frozenset({CREDIT_CARD, US_SSN, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER})
 
-# A cluster starts at a digit not preceded by a digit or by "digit:" (the
-# seconds of "05:52:54" are not the start of a number; both checked after
-# the first digit so the engine can skip to digits quickly) and is either an
-# IBAN's check digits right after two letters, or at least 7 characters
-# long; shorter numbers ("2024", "3.5") are not even matched.
-_CLUSTER = re.compile(
-    r"[0-9](?<![0-9][0-9])(?<![0-9]:[0-9])"
-    r"(?:(?<=[^\W\d_][^\W\d_][0-9])(?=[0-9])|(?=[0-9 .\-/()]{6}))"
-    r"[0-9]*(?:[ .\-/()]{1,3}[0-9]+)*"
-)
+# Clusters of an ASCII text are matched on a *shape* copy with every digit
+# written as "0" (one ``str.translate``, one to one, so offsets agree): the
+# pattern then starts with a literal, which the regex engine finds several
+# times faster than a character class, and the matched shape classifies the
+# usual layouts with one dict lookup. ``str.translate`` is slow on other
+# texts, so those are matched as they are and only clusters translated.
+_ZEROS = str.maketrans("123456789", "000000000")
+
+
+def _cluster_pattern(digit: str) -> re.Pattern[str]:
+    """The cluster regex with ``digit`` (a class body) standing for a digit.
+
+    A cluster starts at a digit not preceded by a digit or by "digit:" (the
+    seconds of "05:52:54" are not the start of a number; both checked after
+    the first digit so the engine can skip to digits quickly) and is either
+    at least 7 characters long, or, after two letters, possibly an IBAN's
+    check digits: five more letters or digits (single spaces allowed)
+    follow, as in every IBAN (group 1 then matches, empty). Shorter
+    numbers ("2024", "3.5", "anna12@") are not even matched.
+    """
+    d = f"[{digit}]"
+    return re.compile(
+        rf"{d}(?<!{d}{d})(?<!{d}:{d})"
+        rf"(?:(?<=[^\W\d_][^\W\d_]{d})(?=(?: ?[^\W_]){{5}})()|(?=[{digit} .\-/()]{{6}}))"
+        rf"{d}*(?:[ .\-/()]{{1,3}}{d}+)*"
+    )
+
+
+_CLUSTER_IN_SHAPES = _cluster_pattern("0")
+_CLUSTER_IN_TEXT = _cluster_pattern("0-9")
 
 # Cards: 12-19 digits, unseparated, or in groups (the first of 4 digits)
 # joined by one consistent separator; see _card_prefix for group sizes.
@@ -54,15 +74,21 @@ _PHONE_TRIES = 64  # phone validations per cluster at most
 
 
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|\#)\s?[0-9]{1,6}(?![0-9A-Za-z])")
-_SEPARATORS = b" .-/()"
-_SHAPE = bytes.maketrans(b"0123456789", b"9999999999")
-_CARD_SHAPES = frozenset(
-    sep.join(b"9" * n for n in groups)
-    for sep in (b" ", b"-")
-    for groups in ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4))
-) | frozenset(b"9" * n for n in range(12, 20))
-_SSN_SHAPES = frozenset({b"999-99-9999", b"999 99 9999"})
-_DOTTED = re.compile(rb"9{1,3}\.9{1,3}\.9{1,3}\.9{1,3}")
+# Shapes (digits as "0") of the usual layouts, each decided by one check:
+# grouped or plain cards, SSNs with dashes or spaces, dotted quads.
+_CARD_KIND, _SSN_KIND, _IPV4_KIND = 1, 2, 3
+_COMMON_SHAPES: dict[str, int] = {
+    **{
+        sep.join("0" * n for n in groups): _CARD_KIND
+        for sep in (" ", "-")
+        for groups in ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4))
+    },
+    **{"0" * n: _CARD_KIND for n in range(12, 20)},
+    "000-00-0000": _SSN_KIND,
+    "000 00 0000": _SSN_KIND,
+    **{".".join("0" * n for n in (a, b, c, d)): _IPV4_KIND
+       for a in (1, 2, 3) for b in (1, 2, 3) for c in (1, 2, 3) for d in (1, 2, 3)},
+}  # fmt: skip
 _DATE = re.compile(
     r"(?:19|20)[0-9]{2}([-./])[01]?[0-9]\1[0-3]?[0-9]"
     r"|[0-3]?[0-9]([-./])[0-3]?[0-9]\2(?:19|20)?[0-9]{2}"
@@ -70,6 +96,7 @@ _DATE = re.compile(
 _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
 _IBAN_RUN = re.compile(r"[^\W_]+(?: [^\W_]+)*")
 _IBAN_SPACES_MAX = 9  # one space between groups of (at least) four
+_KIND_ENTITY = {_CARD_KIND: CREDIT_CARD, _SSN_KIND: US_SSN, _IPV4_KIND: IP_ADDRESS}
 
 
 def _card_prefix(groups: list[str]) -> int:
@@ -114,39 +141,62 @@ class NumberDetector:
         self._ip = IP_ADDRESS in entities
         self._phone = PHONE_NUMBER in entities
         self._phones = phone_validator
+        enabled = {_CARD_KIND: self._card, _SSN_KIND: self._ssn, _IPV4_KIND: self._ip}
+        self._common = {shape: kind for shape, kind in _COMMON_SHAPES.items() if enabled[kind]}
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
         """Append the spans found in ``text`` to ``out`` (``lowered`` is unused)."""
+        ascii_text = text.isascii()
+        if ascii_text:
+            clusters = _CLUSTER_IN_SHAPES.finditer(text.translate(_ZEROS))
+        else:
+            clusters = _CLUSTER_IN_TEXT.finditer(text)
+        common = self._common
         covered = -1
-        for m in _CLUSTER.finditer(text):
+        for m in clusters:
             start, end = m.span()
             if start < covered:
                 continue
-            if self._iban and start >= 2 and text[start - 2 : start].isalpha():
+            if m.lastindex and self._iban:
                 iban_end = self._find_iban(text, start - 2, out)
                 if iban_end:
                     covered = iban_end
                     continue
-            if end - start >= 7:
-                covered = self._classify(text, start, end, m.group(), out)
+            if end - start < 7:
+                continue
+            shape = m.group() if ascii_text else m.group().translate(_ZEROS)
+            kind = common.get(shape)
+            # The usual layouts, not glued to a word: one check decides. A
+            # failed check falls through to the general path below.
+            if kind is not None and (start == 0 or not text[start - 1].isalnum()):
+                value = text[start:end]
+                if kind == _CARD_KIND:
+                    found = card_ok(value.replace(" ", "").replace("-", ""))
+                elif kind == _SSN_KIND:
+                    found = ssn_ok(value[:3], value[4:6], value[7:])
+                else:
+                    found = ipv4_ok(value)
+                if found:
+                    out.append(Span(_KIND_ENTITY[kind], start, end))
+                    covered = end
+                    continue
+            covered = self._classify(text, start, end, shape, out)
 
-    def _classify(self, text: str, start: int, end: int, cluster: str, out: list[Span]) -> int:
+    def _classify(self, text: str, start: int, end: int, shape: str, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""
-        raw = cluster.encode("ascii")
-        digits = len(raw.translate(None, _SEPARATORS))
-        if digits < 4 or _DATE.fullmatch(cluster) or _ISBN.search(cluster):
-            return end
-        shape = raw.translate(_SHAPE)
-        if self._common_shape(text, start, end, raw, shape, out):
+        cluster = text[start:end]
+        digits = shape.count("0")
+        # A date has at most 8 digits, an ISBN-13 starts 978 or 979.
+        if digits < 4 or (digits <= 8 and _DATE.fullmatch(cluster)) or ("97" in cluster and _ISBN.search(cluster)):
             return end
         found = len(out)
         if self._ip and "." in cluster:
             for ip in _IPV4.finditer(text, start, end):
-                if ip_ok(ip.group()):
+                if ipv4_ok(ip.group()):
                     out.append(Span(IP_ADDRESS, ip.start(), ip.end()))
         if self._card and digits >= 12:
             self._find_cards(text, start, end, out)
-        if self._ssn and (b"999-99-9999" in shape or b"999 99 9999" in shape or digits == 9):
+        if self._ssn and ("000-00-0000" in shape or "000 00 0000" in shape or digits == 9):
             self._find_ssns(text, start, end, out)
         if not self._phone or digits < 7:
             return end
@@ -163,28 +213,6 @@ class NumberDetector:
         if end - gap_start >= 7:
             return self._find_phones(text, gap_start, end, out)
         return end
-
-    def _common_shape(self, text: str, start: int, end: int, raw: bytes, shape: bytes, out: list[Span]) -> bool:
-        """Fast path for a cluster that is exactly a usual card, SSN or IPv4 layout.
-
-        Returns True when it handled the cluster (found the entity).
-        """
-        if start > 0 and text[start - 1].isalnum():
-            return False
-        if self._ip and shape.count(b".") == 3 and _DOTTED.fullmatch(shape):
-            if ip_ok(raw.decode()):
-                out.append(Span(IP_ADDRESS, start, end))
-                return True
-            return False
-        if self._card and shape in _CARD_SHAPES:
-            if card_ok(raw.translate(None, _SEPARATORS).decode()):
-                out.append(Span(CREDIT_CARD, start, end))
-                return True
-        elif self._ssn and shape in _SSN_SHAPES:
-            if ssn_ok(raw[:3].decode(), raw[4:6].decode(), raw[7:].decode()):
-                out.append(Span(US_SSN, start, end))
-                return True
-        return False
 
     @staticmethod
     def _find_cards(text: str, start: int, end: int, out: list[Span]) -> None:

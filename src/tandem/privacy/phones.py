@@ -149,13 +149,16 @@ class PhoneValidator:
             if ext:
                 core = core[: ext.start()]
         digits = core.encode("ascii", "replace").translate(None, _SEPARATORS).decode()
-        if not 7 <= len(digits) <= 15 or not digits.isdigit() or _OTHER_NUMBER.fullmatch(core):
+        if not 7 <= len(digits) <= 15 or not digits.isdigit():
             return False
-        if core[0] == "+":
-            return international_possible(core)
-        if core.startswith("(+"):
-            return international_possible("+" + core[2:])
-        if core.startswith("00") and len(digits) > 9:
+        # International forms first: none of them can look like a date or a
+        # dotted number, so they skip that check.
+        first = core[0]
+        if first == "+" or (first == "(" and core[1] == "+"):
+            return _possible_after_code(digits if "(0)" not in core else _digits(core.replace("(0)", "")))
+        if _OTHER_NUMBER.fullmatch(core):
+            return False
+        if first == "0" and core[1] == "0" and len(digits) > 9:
             return international_possible("+" + core[2:])
         formatted = len(digits) != len(core)
         if not formatted and len(digits) > 12:
@@ -194,16 +197,37 @@ def _has_cue(text: str, start: int, end: int) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _possible_lengths() -> dict[int, frozenset[int]]:
-    """Calling code -> possible national number lengths (incl. local-only)."""
-    lengths: dict[int, frozenset[int]] = {}
+def _possible_lengths() -> dict[str, frozenset[int]]:
+    """Calling code (as digits) -> possible national number lengths (incl. local-only).
+
+    Calling codes are prefix-free, so the code of a number is the one of its
+    first 1, 2 or 3 digits found here.
+    """
+    lengths: dict[str, frozenset[int]] = {}
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         meta = PhoneMetadata.metadata_for_region_or_calling_code(code, phonenumbers.region_code_for_country_code(code))
         if meta is None or meta.general_desc is None:
             continue
         desc = meta.general_desc
-        lengths[code] = frozenset(desc.possible_length or ()) | frozenset(desc.possible_length_local_only or ())
+        lengths[str(code)] = frozenset(desc.possible_length or ()) | frozenset(desc.possible_length_local_only or ())
     return lengths
+
+
+def _digits(number: str) -> str:
+    """``number`` without the separators (``+`` included) a phone is written with."""
+    return number.encode("ascii", "replace").translate(None, _SEPARATORS).decode()
+
+
+def _possible_after_code(digits: str) -> bool:
+    """Calling code plus national number (``digits``): a possible length?"""
+    if not digits.isdigit() or digits[0] == "0":
+        return False
+    table = _possible_lengths()
+    for size in (1, 2, 3):
+        lengths = table.get(digits[:size])
+        if lengths is not None:
+            return len(digits) - size in lengths
+    return False
 
 
 def international_possible(number: str) -> bool:
@@ -213,13 +237,4 @@ def international_possible(number: str) -> bool:
     cost of ``phonenumbers.parse``. A trunk ``(0)`` written after the
     calling code (``+41 (0)69 …``) is not part of the number.
     """
-    body = number[1:].replace("(0)", "")
-    digits = body.encode("ascii", "replace").translate(None, _SEPARATORS).decode()
-    if not digits.isdigit():
-        return False
-    table = _possible_lengths()
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in table and digits[0] != "0":
-            return len(digits) - size in table[code]
-    return False
+    return _possible_after_code(_digits(number[1:].replace("(0)", "")))

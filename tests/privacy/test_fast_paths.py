@@ -1,0 +1,126 @@
+"""The scan's fast paths must not drop values that reach them.
+
+Each shortcut (shape lookup, regex IPv4 check, international phones checked
+before the date test, the literal-"0" cluster pattern on ASCII text) is
+checked against the slow answer it replaces, on valid values and on
+near-misses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+import pytest
+
+from tandem.privacy import PrivacyGuard
+from tandem.privacy.checks import ip_ok, ipv4_ok
+from tandem.privacy.numbers import _COMMON_SHAPES, _ZEROS
+from tandem.privacy.phones import international_possible
+
+
+@pytest.fixture(scope="module")
+def guard() -> PrivacyGuard:
+    return PrivacyGuard()
+
+
+def found(guard: PrivacyGuard, text: str) -> list[tuple[str, str]]:
+    return [(s.entity_type, text[s.start : s.end]) for s in guard.scan(text)]
+
+
+def test_ipv4_ok_agrees_with_ipaddress() -> None:
+    rng = random.Random(3)
+    octets = "0 00 01 1 9 10 99 100 199 200 249 250 255 256 299 300 999".split()
+    candidates = [".".join(rng.choice(octets) for _ in range(4)) for _ in range(3000)]
+    candidates += ["1.2.3", "1.2.3.4.5", "1..2.3", "", "a.b.c.d", "1.2.3.4 ", "\u0661.\u0662.\u0663.\u0664"]
+    for candidate in candidates:
+        expected = isinstance(_parse(candidate), ipaddress.IPv4Address)
+        assert ipv4_ok(candidate) == expected, candidate
+        if expected:
+            assert ip_ok(candidate)
+
+
+def _parse(candidate: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(candidate)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4111 1111 1111 1111 ok", [("CREDIT_CARD", "4111 1111 1111 1111")]),
+        ("card 4111-1111-1111-1111 ok", [("CREDIT_CARD", "4111-1111-1111-1111")]),
+        ("amex 3782 822463 10005.", [("CREDIT_CARD", "3782 822463 10005")]),
+        ("card 4111111111111111", [("CREDIT_CARD", "4111111111111111")]),
+        ("ssn 078-05-1120 on file", [("US_SSN", "078-05-1120")]),
+        ("ssn 078 05 1120 on file", [("US_SSN", "078 05 1120")]),
+        ("from 10.0.0.1 and 255.255.255.255", [("IP_ADDRESS", "10.0.0.1"), ("IP_ADDRESS", "255.255.255.255")]),
+        # A usual shape whose check fails goes on to the general detectors.
+        ("from 256.1.1.1 today", []),
+        ("card 4111 1111 1111 1112 or +44 20 7946 0958", [("PHONE_NUMBER", "+44 20 7946 0958")]),
+        # Glued to a word: not the fast path, and not an entity.
+        ("id A4111 1111 1111 1111", []),
+    ],
+)
+def test_common_shapes(guard: PrivacyGuard, text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(guard, text) == expected
+
+
+def test_failed_shape_check_is_not_that_entity(guard: PrivacyGuard) -> None:
+    assert "US_SSN" not in {t for t, _ in found(guard, "ssn 666-05-1120 is invalid")}
+    assert "CREDIT_CARD" not in {t for t, _ in found(guard, "card 4111 1111 1111 1112")}
+
+
+def test_common_shape_table_covers_the_layouts() -> None:
+    assert _COMMON_SHAPES["4111 1111 1111 1111".translate(_ZEROS)] == _COMMON_SHAPES["4111111111111".translate(_ZEROS)]
+    assert "078-05-1120".translate(_ZEROS) in _COMMON_SHAPES
+    assert all(shape.count(".") == 3 for shape, kind in _COMMON_SHAPES.items() if "." in shape)
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["+1 (415) 555-2671", "+41 (0)69 979 80 58", "(+44) 20 7946 0958", "+49 30 1234567", "+1-212-555-0198"],
+)
+def test_international_phones(guard: PrivacyGuard, phone: str) -> None:
+    assert found(guard, f"call me at {phone}, thanks") == [("PHONE_NUMBER", phone)]
+
+
+def test_international_possible_matches_its_rules() -> None:
+    assert international_possible("+1 415 555 2671")
+    assert international_possible("+41 (0)69 979 80 58")
+    assert not international_possible("+1 415 555 26")  # too short for +1
+    assert not international_possible("+0 415 555 2671")  # no calling code 0
+    assert not international_possible("+999 123 456 789")  # unassigned code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IBAN DE89 3704 0044 0532 0130 00, thanks",
+        "IBAN DE89370400440532013000.",
+        "iban: GB82 WEST 1234 5698 7654 32",
+        "IBAN D\u041589 3704 0044 0532 0130 00 (Cyrillic E)",
+    ],
+)
+def test_iban_after_letters(guard: PrivacyGuard, text: str) -> None:
+    assert [t for t, _ in found(guard, text)] == ["IBAN_CODE"]
+
+
+def test_digits_inside_an_email_are_not_numbers(guard: PrivacyGuard) -> None:
+    text = "write to anna.meyer12@example.com or jo1234567@example.org"
+    assert [t for t, _ in found(guard, text)] == ["EMAIL_ADDRESS", "EMAIL_ADDRESS"]
+
+
+def test_ascii_and_non_ascii_paths_agree(guard: PrivacyGuard) -> None:
+    # The same values, once in an ASCII text (matched on the digit shapes)
+    # and once after a non-ASCII word (matched on the text itself).
+    values = (
+        "4111 1111 1111 1111, 078-05-1120, 10.1.2.3, +1 (415) 555-2671, "
+        "DE89 3704 0044 0532 0130 00, 2024-05-01, 978-3-16-148410-0, tel 030 12345678"
+    )
+    ascii_spans = found(guard, "Values: " + values)
+    other_spans = found(guard, "Grüße: " + values)
+    assert ascii_spans == other_spans
+    assert len(ascii_spans) == 6
