@@ -1,22 +1,32 @@
 """The scan's fast paths must not drop values that reach them.
 
 Each shortcut (shape lookup, regex IPv4 check, international phones checked
-before the date test, the literal-"0" cluster pattern on ASCII text) is
-checked against the slow answer it replaces, on valid values and on
-near-misses.
+before the date test, the literal-"0" cluster pattern on ASCII text, phone
+patterns grouped by leading digit) is checked against the slow answer it
+replaces, on valid values and on near-misses.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
+import re
 
+import phonenumbers
 import pytest
+from phonenumbers import PhoneMetadata
 
 from tandem.privacy import PrivacyGuard
 from tandem.privacy.checks import ip_ok, ipv4_ok
+from tandem.privacy.leading import match_starts
 from tandem.privacy.numbers import _COMMON_SHAPES, _ZEROS
-from tandem.privacy.phones import international_possible
+from tandem.privacy.phones import (
+    DEFAULT_PHONE_REGIONS,
+    PhoneValidator,
+    _number_patterns,
+    _union,
+    international_possible,
+)
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +134,61 @@ def test_ascii_and_non_ascii_paths_agree(guard: PrivacyGuard) -> None:
     other_spans = found(guard, "Grüße: " + values)
     assert ascii_spans == other_spans
     assert len(ascii_spans) == 6
+
+
+@pytest.mark.parametrize(
+    ("pattern", "k", "expected"),
+    [
+        (r"(?:[2-9]\d|1[0-9])\d{7}|5\d{3}", 1, set("123456789")),
+        (r"0?(?:(11|2)15)?", 1, {"", "0", "1", "2"}),
+        (r"[08]", 1, {"0", "8"}),
+        (r"1(?:2\d|3)", 2, {"12", "13"}),
+        (r"7\d{0,2}", 2, {"7"} | {f"7{d}" for d in "0123456789"}),
+    ],
+)
+def test_match_starts(pattern: str, k: int, expected: set[str]) -> None:
+    assert match_starts(pattern, k) == frozenset(expected)
+
+
+def test_match_starts_gives_up_on_what_it_does_not_model() -> None:
+    assert match_starts(r"(?=9)\d{3}", 1) is None
+    assert match_starts(r"[^5]\d", 1) is None
+
+
+def test_grouped_phone_patterns_agree_with_the_full_union() -> None:
+    """Validation by first-digit group equals trying every region's patterns."""
+    validator = PhoneValidator()
+    everything: list[str] = []
+    rules: list[tuple[re.Pattern[str], str | None, re.Pattern[str]]] = []
+    for region in DEFAULT_PHONE_REGIONS:
+        meta = PhoneMetadata.metadata_for_region(region)
+        assert meta is not None
+        patterns = _number_patterns(meta)
+        everything += patterns
+        if meta.national_prefix_for_parsing:
+            rule = re.compile(meta.national_prefix_for_parsing)
+            rules.append((rule, meta.national_prefix_transform_rule, _union(patterns)))
+    full = _union(everything)
+
+    def reference(digits: str) -> bool:
+        if full.fullmatch(digits):
+            return True
+        for prefix, transform, valid in rules:
+            m = prefix.match(digits)
+            if m is None or m.end() == 0:
+                continue
+            rest = m.expand(transform) + digits[m.end() :] if transform and m.lastindex else digits[m.end() :]
+            if rest and valid.fullmatch(rest):
+                return True
+        return False
+
+    rng = random.Random(11)
+    samples = [
+        str(number.national_number) if number is not None else "0"
+        for region in DEFAULT_PHONE_REGIONS
+        for number in (phonenumbers.example_number(region), phonenumbers.example_number_for_type(region, 1))
+    ]
+    samples += ["0" + s for s in samples]
+    samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(7, 15))) for _ in range(3000)]
+    for digits in samples:
+        assert validator._valid_national(digits) == reference(digits), digits

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from tandem.privacy.checks import IBAN_LENGTHS, card_ok, iban_ok, ipv4_ok, ssn_ok
+from tandem.privacy.checks import card_ok, ipv4_ok, ssn_ok
+from tandem.privacy.iban import find_iban
 from tandem.privacy.phones import PhoneValidator
 from tandem.privacy.spans import CREDIT_CARD, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER, US_SSN, Span
-from tandem.privacy.textfold import fold_homoglyphs
 
 __all__ = ["NUMBER_ENTITIES", "NumberDetector"]
 
@@ -94,8 +94,6 @@ _DATE = re.compile(
     r"|[0-3]?[0-9]([-./])[0-3]?[0-9]\2(?:19|20)?[0-9]{2}"
 )
 _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
-_IBAN_RUN = re.compile(r"[^\W_]+(?: [^\W_]+)*")
-_IBAN_SPACES_MAX = 9  # one space between groups of (at least) four
 _KIND_ENTITY = {_CARD_KIND: CREDIT_CARD, _SSN_KIND: US_SSN, _IPV4_KIND: IP_ADDRESS}
 
 
@@ -158,7 +156,7 @@ class NumberDetector:
             if start < covered:
                 continue
             if m.lastindex and self._iban:
-                iban_end = self._find_iban(text, start - 2, out)
+                iban_end = find_iban(text, start - 2, out)
                 if iban_end:
                     covered = iban_end
                     continue
@@ -285,38 +283,4 @@ class NumberDetector:
             else:
                 gap = _GAP.search(text, p_start + 1, p_end)
                 pos = gap.end() if gap else p_end
-        return end
-
-    @staticmethod
-    def _find_iban(text: str, start: int, out: list[Span]) -> int:
-        """An IBAN starting at ``start`` (its country code); returns its end or 0.
-
-        The IBAN may be written in groups separated by single spaces; it must
-        end where a group ends.
-        """
-        if start > 0 and text[start - 1].isalnum():
-            return 0
-        country = fold_homoglyphs(text[start : start + 2]).upper()
-        length = IBAN_LENGTHS.get(country)
-        if length is None:
-            return 0
-        run = _IBAN_RUN.match(text, start + 2, start + 2 + length + _IBAN_SPACES_MAX)
-        if run is None:
-            return 0
-        need = length - 2
-        end = run.start()
-        for group in run.group().split(" "):
-            end += len(group)
-            need -= len(group)
-            if need <= 0:
-                break
-            end += 1
-        if need != 0:
-            return 0  # too short, or the last group runs past the IBAN length
-        if end < len(text) and text[end].isalnum():
-            return 0
-        compact = (country + text[start + 2 : end]).replace(" ", "")
-        if not iban_ok(fold_homoglyphs(compact).upper()):
-            return 0
-        out.append(Span(IBAN_CODE, start, end))
         return end
