@@ -1,9 +1,10 @@
 """The scan's fast paths must not drop values that reach them.
 
 Each shortcut (shape lookup, regex IPv4 check, international phones checked
-before the date test, the literal-"0" cluster pattern on ASCII text, phone
-patterns grouped by leading digit) is checked against the slow answer it
-replaces, on valid values and on near-misses.
+before the date test, the literal-"0" cluster pattern on a bytes shape copy,
+phone patterns grouped by leading digit, folding and anchor search that
+visit only the non-ASCII characters, the no-overlap shortcut) is checked
+against the slow answer it replaces, on valid values and on near-misses.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from phonenumbers import PhoneMetadata
 from tandem.privacy import PrivacyGuard
 from tandem.privacy.checks import ip_ok, ipv4_ok
 from tandem.privacy.leading import match_starts
-from tandem.privacy.numbers import _COMMON_SHAPES, _ZEROS
+from tandem.privacy.numbers import _CLUSTER, _CLUSTER_NON_ASCII, _COMMON_SHAPES, shape_of
 from tandem.privacy.phones import (
     DEFAULT_PHONE_REGIONS,
     PhoneValidator,
@@ -84,9 +85,9 @@ def test_failed_shape_check_is_not_that_entity(guard: PrivacyGuard) -> None:
 
 
 def test_common_shape_table_covers_the_layouts() -> None:
-    assert _COMMON_SHAPES["4111 1111 1111 1111".translate(_ZEROS)] == _COMMON_SHAPES["4111111111111".translate(_ZEROS)]
-    assert "078-05-1120".translate(_ZEROS) in _COMMON_SHAPES
-    assert all(shape.count(".") == 3 for shape, kind in _COMMON_SHAPES.items() if "." in shape)
+    assert _COMMON_SHAPES[shape_of("4111 1111 1111 1111")] == _COMMON_SHAPES[shape_of("4111111111111")]
+    assert shape_of("078-05-1120") in _COMMON_SHAPES
+    assert all(shape.count(b".") == 3 for shape, kind in _COMMON_SHAPES.items() if b"." in shape)
 
 
 @pytest.mark.parametrize(
@@ -192,3 +193,103 @@ def test_grouped_phone_patterns_agree_with_the_full_union() -> None:
     samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(7, 15))) for _ in range(3000)]
     for digits in samples:
         assert validator._valid_national(digits) == reference(digits), digits
+
+
+def _reference_clusters(text: str) -> list[tuple[int, int, bool]]:
+    """The cluster regex as it ran on the text itself before the shape copy."""
+    d = "[0-9]"
+    pattern = re.compile(
+        rf"{d}(?<!{d}{d})(?<!{d}:{d})"
+        rf"(?:(?<=[^\W\d_][^\W\d_]{d})(?=(?: ?[^\W_]){{5}})()|(?=[0-9 .\-/()]{{6}}))"
+        rf"{d}*(?:[ .\-/()]{{1,3}}{d}+)*"
+    )
+    return [(m.start(), m.end(), m.lastindex is not None) for m in pattern.finditer(text)]
+
+
+def _shape_clusters(text: str) -> list[tuple[int, int, bool]]:
+    """What NumberDetector.find makes of the shape matches (same rechecks)."""
+    from tandem.privacy.numbers import _CLUSTER_RUN, _IBAN_START
+
+    ascii_text = text.isascii()
+    out = []
+    for m in (_CLUSTER if ascii_text else _CLUSTER_NON_ASCII).finditer(shape_of(text)):
+        iban = m.lastindex is not None
+        if iban and not ascii_text and not _IBAN_START.match(text, m.start()):
+            iban = False
+            if not _CLUSTER_RUN.match(text, m.start()):
+                continue
+        out.append((m.start(), m.end(), iban))
+    return out
+
+
+def test_shape_clusters_equal_text_clusters() -> None:
+    """Non-ASCII characters become "?" in the shape copy; clusters and their
+    IBAN flag must still be exactly those found on the text."""
+    rng = random.Random(5)
+    pieces = [
+        *"0123456789", " ", ".", "-", "/", "(", ")", ":", "a", "Z", "_", "?",
+        "\u0414", "\u0415", "\u00e9", "\u20ac", "\u4e2d", "\u00b2", "\U0001f600", "DE", "\u0414\u0415",
+    ]  # fmt: skip
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        assert _shape_clusters(text) == _reference_clusters(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Grüße: IBAN D\u041589 3704 0044 0532 0130 00",  # Cyrillic E: a letter, an IBAN
+        "Preis €€12345 netto",  # "?" that is no letter: not even a cluster (short)
+        "Preis €€1234567 netto",
+        "Tel \u00e9\u00e91 234 567 890",
+    ],
+)
+def test_non_ascii_cluster_examples(text: str) -> None:
+    assert _shape_clusters(text) == _reference_clusters(text)
+
+
+def test_no_overlap_shortcut_equals_grouping() -> None:
+    from tandem.privacy.spans import Span, _resolve_group, resolve_overlaps
+
+    def reference(spans: list[Span]) -> list[Span]:
+        ordered = sorted(spans, key=lambda s: (s.start, -s.end))
+        result: list[Span] = []
+        i = 0
+        while i < len(ordered):
+            group, end = [ordered[i]], ordered[i].end
+            i += 1
+            while i < len(ordered) and ordered[i].start < end:
+                group.append(ordered[i])
+                end = max(end, ordered[i].end)
+                i += 1
+            result.extend(group if len(group) == 1 else _resolve_group(group))
+        return sorted(result, key=lambda s: s.start)
+
+    rng = random.Random(8)
+    types = ["URL", "PHONE_NUMBER", "SECRET", "EMAIL_ADDRESS", "PERSON"]
+    for _ in range(20000):
+        spans = []
+        for _ in range(rng.randint(0, 8)):
+            start = rng.randint(0, 40)
+            spans.append(Span(rng.choice(types), start, start + rng.randint(0, 8)))
+        assert resolve_overlaps(spans) == reference(spans), spans
+
+
+def test_sparse_fold_equals_regex_fold() -> None:
+    from tandem.privacy.textfold import _fold_match, _suspect_re, fold
+
+    rng = random.Random(9)
+    odd = [
+        "?", "\u200b", "\u00ad", "\uff11", "\uff20", "\u2013", "\u00a0", "\u00e9", "\u0414", "\u4e2d",
+        "\U0001f600", "\U000e0041", "\u0663", "\ufe0f", "\u3000", "\U0001d7ce", "\uff1f", "\u2024",
+    ]  # fmt: skip
+    for _ in range(5000):
+        text = "".join(rng.choice(odd) if rng.random() < 0.02 else rng.choice("ab 01.-@") for _ in range(200))
+        assert fold(text).text == _suspect_re().sub(_fold_match, text), text
+
+
+def test_anchors_found_in_lowered_text(guard: PrivacyGuard) -> None:
+    tail = " jo@example.com, https://example.com/a, www.example.org and fe80::1"
+    expected = ["EMAIL_ADDRESS", "URL", "URL", "IP_ADDRESS"]
+    assert [t for t, _ in found(guard, "Grüße \u4e2d\u6587" + tail)] == expected
+    assert [t for t, _ in found(guard, "Hello" + tail)] == expected

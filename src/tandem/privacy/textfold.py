@@ -126,11 +126,44 @@ class FoldedText:
         return start + self._shift(start), end + self._shift(end - 1)
 
 
+@lru_cache(maxsize=4096)
+def _fold_any(ch: str) -> str:
+    """``ch`` as :func:`fold` writes it (itself if it is not suspicious)."""
+    return _fold_char(ch) if _suspect_re().match(ch) else ch
+
+
+def _fold_sparse(text: str, raw: bytes) -> str:
+    """Fold a mostly-ASCII text by visiting only its "?" bytes in ``raw``.
+
+    A few accented names or typographic quotes should not cost a regex scan
+    of the whole text; ``bytes.find`` skips the ASCII runs at memchr speed.
+    """
+    parts: list[str] = []
+    done = 0
+    at = raw.find(b"?")
+    while at != -1:
+        ch = text[at]
+        new = _fold_any(ch) if ch != "?" else ch
+        if new != ch:
+            parts.append(text[done:at])
+            parts.append(new)
+            done = at + 1
+        at = raw.find(b"?", at + 1)
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
+
+
 def fold(text: str) -> FoldedText:
     """Return the detection view of ``text`` (see the module docstring)."""
     if text.isascii():
         return FoldedText(text)
-    folded = _suspect_re().sub(_fold_match, text)
+    raw = text.encode("ascii", "replace")  # "?" for each non-ASCII character
+    if raw.count(b"?") <= len(raw) >> 5:
+        folded = _fold_sparse(text, raw)
+    else:
+        folded = _suspect_re().sub(_fold_match, text)
     if folded is text or len(folded) == len(text):
         return FoldedText(folded)
     # Characters were dropped: record where, in folded coordinates. Only

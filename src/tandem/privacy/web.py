@@ -53,9 +53,10 @@ _HEX = frozenset("0123456789abcdefABCDEF:")
 def find_emails(text: str, lowered: str, out: list[Span]) -> None:
     """Append e-mail address spans (``local@domain.tld``) to ``out``.
 
-    ``lowered`` is unused; all detectors share one signature.
+    ``lowered`` is ``text`` lower-cased with the same length; the "@" and
+    "." anchors are found in it (see :func:`find_urls`).
     """
-    at = text.find("@")
+    at = lowered.find("@")
     n = len(text)
     while at != -1:
         next_from = at + 1
@@ -65,9 +66,9 @@ def find_emails(text: str, lowered: str, out: list[Span]) -> None:
             or at + 3 >= n
             or not (text[at - 1].isalnum() or text[at - 1] in "_%+-")
             or not text[at + 1].isalnum()
-            or text.find(".", at + 2, at + 2 + _DOMAIN_MAX) == -1
+            or lowered.find(".", at + 2, at + 2 + _DOMAIN_MAX) == -1
         ):
-            at = text.find("@", next_from)
+            at = lowered.find("@", next_from)
             continue
         lo = at - _EMAIL_LOCAL_MAX - 1
         local = _LOCAL_REVERSED.match(text[at - 1 : lo if lo >= 0 else None : -1]) if at else None
@@ -81,7 +82,7 @@ def find_emails(text: str, lowered: str, out: list[Span]) -> None:
             if start < at and text[at - 1] != "." and domain is not None:
                 out.append(Span(EMAIL_ADDRESS, start, domain.end()))
                 next_from = domain.end()
-        at = text.find("@", next_from)
+        at = lowered.find("@", next_from)
 
 
 def _match_domain(text: str, pos: int) -> re.Match[str] | None:
@@ -130,7 +131,10 @@ def find_urls(text: str, lowered: str, out: list[Span]) -> None:
     ``lowered`` is ``text`` lower-cased with the same length.
     """
     last_end = 0
-    pos = text.find("://")
+    # Anchors are searched in ``lowered``: one byte per character even when
+    # ``text`` is not ASCII, so faster to scan, and the ASCII anchors are at
+    # the same offsets.
+    pos = lowered.find("://")
     while pos != -1:
         start = _scheme_start(text, pos, last_end)
         body = _URL_BODY.match(text, pos + 3)
@@ -140,7 +144,7 @@ def find_urls(text: str, lowered: str, out: list[Span]) -> None:
             if end > pos + 3 and (host.isalnum() or host == "["):
                 out.append(Span(URL, start, end))
                 last_end = end
-        pos = text.find("://", max(pos + 3, last_end))
+        pos = lowered.find("://", max(pos + 3, last_end))
     pos = lowered.find("www.")
     while pos != -1:
         end = pos + 4
@@ -167,13 +171,14 @@ def _ipv6_shaped(candidate: str) -> bool:
 def find_ipv6(text: str, lowered: str, out: list[Span]) -> None:
     """Append IPv6 address spans (full, ``::``-compressed, IPv4-mapped).
 
-    ``lowered`` is unused; all detectors share one signature.
+    ``lowered`` is ``text`` lower-cased with the same length; colons are
+    found in it (one byte per character, at the same offsets).
     """
-    if ":" not in text:
+    if ":" not in lowered:
         return
     n = len(text)
     next_from = 0
-    for anchor in _IPV6_ANCHOR.finditer(text):
+    for anchor in _IPV6_ANCHOR.finditer(lowered):
         pos = anchor.start()
         if pos < next_from or pos == 0 or text[pos - 1] not in _HEX:
             continue
