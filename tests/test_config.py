@@ -438,9 +438,7 @@ def test_missing_file_is_config_error(tmp_path: Path, clean_env: pytest.MonkeyPa
     assert str(path) in str(info.value)
 
 
-def test_missing_file_from_env_is_config_error(
-    tmp_path: Path, clean_env: pytest.MonkeyPatch
-) -> None:
+def test_missing_file_from_env_is_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("TANDEM_CONFIG", str(tmp_path / "nope.yaml"))
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config()

@@ -26,8 +26,11 @@ models:
 
 
 def _chat(server, secret: str) -> httpx.Response:
-    return httpx.post(server.base_url + "/chat/completions", headers={"authorization": f"Bearer {secret}"},
-                      json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    return httpx.post(
+        server.base_url + "/chat/completions",
+        headers={"authorization": f"Bearer {secret}"},
+        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    )
 
 
 def test_two_replicas_share_keys_limits_and_ledger(start_server, tmp_path) -> None:

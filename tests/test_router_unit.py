@@ -133,9 +133,7 @@ def test_required_capabilities_from_body() -> None:
     assert required_capabilities(make_call("x", messages=vision)) == {"chat", "vision"}
     assert required_capabilities(make_call("x", logprobs=True)) == {"chat", "logprobs"}
     assert required_capabilities(make_call("x", endpoint="embeddings", input="t")) == {"embeddings"}
-    assert required_capabilities(make_call("x", endpoint="completions", prompt="t")) == {
-        "completions"
-    }
+    assert required_capabilities(make_call("x", endpoint="completions", prompt="t")) == {"completions"}
     hinted = make_call("x", hints=Hints(capabilities=["vision"]))
     assert required_capabilities(hinted) == {"chat", "vision"}
 
@@ -275,9 +273,7 @@ def test_allowed_tiers_from_guard() -> None:
 
 def test_allowed_tiers_and_hint_combine() -> None:
     with pytest.raises(NoCandidate):
-        _tiered().decide(
-            make_call("r", tandem={"privacy": "local"}), allowed_tiers=frozenset({"public"})
-        )
+        _tiered().decide(make_call("r", tandem={"privacy": "local"}), allowed_tiers=frozenset({"public"}))
 
 
 # --- keys -------------------------------------------------------------------

@@ -86,41 +86,71 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--concurrency", type=_ints, default=[1, 32, 256], help="levels, comma-separated (1,32,256)")
     g.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target (default 2)")
     g.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
-    g.add_argument("--quick", action="store_true",
-                   help="smoke run: 3 s levels, 4 s streams, 10,000-request soak, 1 A/B round")
+    g.add_argument(
+        "--quick", action="store_true", help="smoke run: 3 s levels, 4 s streams, 10,000-request soak, 1 A/B round"
+    )
     g = ap.add_argument_group("targets")
-    g.add_argument("--python", type=Path, default=REPO / ".venv" / "bin" / "python",
-                   help="interpreter with tandem installed (default: the repo's .venv)")
+    g.add_argument(
+        "--python",
+        type=Path,
+        default=REPO / ".venv" / "bin" / "python",
+        help="interpreter with tandem installed (default: the repo's .venv)",
+    )
     g.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
-    g.add_argument("--litellm-venv", type=Path, default=Path(tempfile.gettempdir()) / "tandem-bench-litellm",
-                   help="throwaway virtualenv for LiteLLM, installed on first use (default /tmp/tandem-bench-litellm)")
+    g.add_argument(
+        "--litellm-venv",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tandem-bench-litellm",
+        help="throwaway virtualenv for LiteLLM, installed on first use (default /tmp/tandem-bench-litellm)",
+    )
     g.add_argument("--no-litellm-install", action="store_true", help="skip LiteLLM unless already installed")
-    g.add_argument("--variant", type=_variant, action="append", default=[], metavar="NAME=SRC[,K=V...]",
-                   help="also run a tandem source tree (PYTHONPATH=SRC, extra env K=V) and A/B it against "
-                        "the repo's tandem in interleaved rounds; repeatable")
-    g.add_argument("--baseline", default="tandem",
-                   help="the A/B reference: 'tandem' (the repo's tree, default) or a --variant name, "
-                        "in which case the repo's tree is left out of the A/B")
+    g.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        default=[],
+        metavar="NAME=SRC[,K=V...]",
+        help="also run a tandem source tree (PYTHONPATH=SRC, extra env K=V) and A/B it against "
+        "the repo's tandem in interleaved rounds; repeatable",
+    )
+    g.add_argument(
+        "--baseline",
+        default="tandem",
+        help="the A/B reference: 'tandem' (the repo's tree, default) or a --variant name, "
+        "in which case the repo's tree is left out of the A/B",
+    )
     g.add_argument("--rounds", type=int, default=3, help="A/B rounds per build (default 3)")
     g.add_argument("--compare-concurrency", type=_ints, default=[1, 32], help="A/B levels (default 1,32)")
     g.add_argument("--compare-duration", type=float, default=None, help="seconds per A/B run (default --duration)")
-    g.add_argument("--compare-mode", choices=["http", "inproc", "instructions"], default="http",
-                   help="A/B through 'tandem serve' with wrk (http, default); the ASGI app driven "
-                        "in-process (inproc: CPU per request without the HTTP server; see "
-                        "bench/load/inproc.py); or that run under valgrind (instructions: instructions per "
-                        "request, exact whatever the machine's load; needs valgrind)")
+    g.add_argument(
+        "--compare-mode",
+        choices=["http", "inproc", "instructions"],
+        default="http",
+        help="A/B through 'tandem serve' with wrk (http, default); the ASGI app driven "
+        "in-process (inproc: CPU per request without the HTTP server; see "
+        "bench/load/inproc.py); or that run under valgrind (instructions: instructions per "
+        "request, exact whatever the machine's load; needs valgrind)",
+    )
     g.add_argument("--inproc-requests", type=int, default=3000, help="requests per in-process batch")
-    g.add_argument("--compare-streams", action="store_true",
-                   help="A/B the streaming scenario too (http mode; --stream-* settings)")
-    g.add_argument("--only-compare", action="store_true",
-                   help="run only the A/B of --variant builds (no direct/LiteLLM/streams/soak; no RESULTS.md)")
+    g.add_argument(
+        "--compare-streams", action="store_true", help="A/B the streaming scenario too (http mode; --stream-* settings)"
+    )
+    g.add_argument(
+        "--only-compare",
+        action="store_true",
+        help="run only the A/B of --variant builds (no direct/LiteLLM/streams/soak; no RESULTS.md)",
+    )
     g = ap.add_argument_group("scenarios")
     g.add_argument("--no-streams", action="store_true", help="skip the streaming scenario")
     g.add_argument("--stream-concurrency", type=int, default=256, help="concurrent streams (default 256)")
     g.add_argument("--stream-duration", type=float, default=10.0, help="measured seconds of streaming (default 10)")
     g.add_argument("--stream-chunks", type=int, default=20, help="content chunks per stream (default 20)")
-    g.add_argument("--stream-interval-ms", type=float, default=50.0,
-                   help="gap between chunks, with nginx's echo module (default 50)")
+    g.add_argument(
+        "--stream-interval-ms",
+        type=float,
+        default=50.0,
+        help="gap between chunks, with nginx's echo module (default 50)",
+    )
     g.add_argument("--soak-requests", type=int, default=100_000, help="requests of the memory soak (0: skip)")
     g.add_argument("--soak-concurrency", type=int, default=32, help="connections of the soak (default 32)")
     g.add_argument("--profile", action="store_true", help="profile tandem at c=32 with py-spy")
@@ -130,10 +160,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--gateway-cpus", default="1", help="CPUs for the gateway under test (taskset list; default 1)")
     g.add_argument("--load-cpus", default="0", help="CPUs for nginx, wrk and the stream client (default 0)")
     g.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
-    g.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,
-                   help="nice value (and autogroup nice) of every process of the run, so that other work "
-                        "on the machine disturbs the measurement less (default -10 as root, else 0; "
-                        "0 disables)")
+    g.add_argument(
+        "--nice",
+        type=int,
+        default=-10 if os.geteuid() == 0 else 0,
+        help="nice value (and autogroup nice) of every process of the run, so that other work "
+        "on the machine disturbs the measurement less (default -10 as root, else 0; "
+        "0 disables)",
+    )
     g.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md", help="markdown file to update")
     g.add_argument("--no-write", action="store_true", help="print the markdown instead of writing it")
     g.add_argument("--json", type=Path, default=None, help="also write every measurement as JSON here")
@@ -172,8 +206,7 @@ def machine() -> dict[str, str]:
     with contextlib.suppress(OSError, ValueError, IndexError):
         kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
         mem = f"{kb / 1024 / 1024:.0f} GiB RAM"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "kernel": platform.release(),
-            "speed": calibrate()}
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "kernel": platform.release(), "speed": calibrate()}
 
 
 def calibrate() -> str:
@@ -239,15 +272,22 @@ class Bench:
         self.run.load_avg.append(f"{load_avg()} ({name})")
         log(name)
 
-    def wrk(self, url: str, connections: int, duration: float, headers: dict[str, str] | None = None,
-            max_requests: int = 0) -> WrkResult:
+    def wrk(
+        self, url: str, connections: int, duration: float, headers: dict[str, str] | None = None, max_requests: int = 0
+    ) -> WrkResult:
         """One wrk run from the load CPUs."""
-        return run_wrk(url, self.body, connections=connections, duration_s=duration,
-                       threads=self.args.wrk_threads, headers=headers, max_requests=max_requests,
-                       cpus=self.args.load_cpus)
+        return run_wrk(
+            url,
+            self.body,
+            connections=connections,
+            duration_s=duration,
+            threads=self.args.wrk_threads,
+            headers=headers,
+            max_requests=max_requests,
+            cpus=self.args.load_cpus,
+        )
 
-    def measure(self, key: str, url: str, headers: dict[str, str], proc: Proc | None,
-                levels: list[int]) -> None:
+    def measure(self, key: str, url: str, headers: dict[str, str], proc: Proc | None, levels: list[int]) -> None:
         """Warm up, then one wrk run per level; server CPU and RSS around each."""
         if self.args.warmup > 0:
             self.wrk(url, 32, self.args.warmup, headers)
@@ -255,38 +295,66 @@ class Bench:
             cpu0 = proc.cpu_seconds() if proc else 0.0
             res = self.wrk(url, c, self.args.duration, headers)
             cpu = (proc.cpu_seconds() - cpu0) if proc else None
-            row = LoadRow(key, res,
-                          rss_mb=proc.rss_bytes() / MB if proc else None,
-                          cpu_us_per_req=cpu / res.requests * 1e6 if cpu is not None and res.requests else None)
+            row = LoadRow(
+                key,
+                res,
+                rss_mb=proc.rss_bytes() / MB if proc else None,
+                cpu_us_per_req=cpu / res.requests * 1e6 if cpu is not None and res.requests else None,
+            )
             self.run.load.append(row)
-            log(f"  {key} c={c}: {res.rps:,.0f} req/s, p50 {res.p50_ms:.3f} ms, p99 {res.p99_ms:.3f} ms, "
-                f"errors {res.errors}" + (f", CPU {row.cpu_us_per_req:.0f} µs/req, RSS {row.rss_mb:.1f} MB"
-                                          if row.cpu_us_per_req is not None and row.rss_mb else ""))
+            log(
+                f"  {key} c={c}: {res.rps:,.0f} req/s, p50 {res.p50_ms:.3f} ms, p99 {res.p99_ms:.3f} ms, "
+                f"errors {res.errors}"
+                + (
+                    f", CPU {row.cpu_us_per_req:.0f} µs/req, RSS {row.rss_mb:.1f} MB"
+                    if row.cpu_us_per_req is not None and row.rss_mb
+                    else ""
+                )
+            )
 
     def streams(self, key: str, url: str, headers: dict[str, str], proc: Proc | None) -> None:
         """The streaming scenario against one target."""
         res, cpu = self.stream_run(url, headers, proc)
-        row = StreamRow(key, res, rss_mb=proc.rss_bytes() / MB if proc else None,
-                        cpu_us_per_stream=cpu / res.streams * 1e6 if cpu is not None and res.streams else None)
+        row = StreamRow(
+            key,
+            res,
+            rss_mb=proc.rss_bytes() / MB if proc else None,
+            cpu_us_per_stream=cpu / res.streams * 1e6 if cpu is not None and res.streams else None,
+        )
         self.run.streams.append(row)
-        log(f"  {key} streams: {res.streams:,} ok, {res.errors} errors, max open {res.max_open}, "
-            f"TTFB p50 {res.ttfb_p50_ms:.3f} ms p99 {res.ttfb_p99_ms:.3f} ms")
+        log(
+            f"  {key} streams: {res.streams:,} ok, {res.errors} errors, max open {res.max_open}, "
+            f"TTFB p50 {res.ttfb_p50_ms:.3f} ms p99 {res.ttfb_p99_ms:.3f} ms"
+        )
 
     def stream_run(self, url: str, headers: dict[str, str], proc: Proc | None) -> tuple[StreamResult, float | None]:
         """One run of the stream client; its result and the server's CPU seconds meanwhile."""
         a = self.args
         body_file = self.workdir / "stream-body.json"
         body_file.write_bytes(self.stream_body)
-        cmd = [str(a.python), "-m", "bench.load.streams", "--url", url, "--body-file", str(body_file),
-               "--concurrency", str(a.stream_concurrency), "--duration", str(a.stream_duration),
-               "--warmup", str(min(2.0, a.stream_duration / 2))]
+        cmd = [
+            str(a.python),
+            "-m",
+            "bench.load.streams",
+            "--url",
+            url,
+            "--body-file",
+            str(body_file),
+            "--concurrency",
+            str(a.stream_concurrency),
+            "--duration",
+            str(a.stream_duration),
+            "--warmup",
+            str(min(2.0, a.stream_duration / 2)),
+        ]
         for k, v in headers.items():
             cmd += ["--header", f"{k}: {v}"]
         cmd = pinned(cmd, a.load_cpus)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         cpu0 = proc.cpu_seconds() if proc else 0.0
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False,
-                              timeout=a.stream_duration + 180)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=a.stream_duration + 180
+        )
         if done.returncode != 0:
             raise RuntimeError(f"stream client failed:\n{done.stderr[-2000:]}")
         cpu = proc.cpu_seconds() - cpu0 if proc else None
@@ -298,8 +366,7 @@ class Bench:
     def start_tandem(self, build: TandemBuild, tag: str) -> RunningTandem:
         """A fresh tandem server of ``build``, stopped at the end of the run."""
         assert self.upstream is not None
-        t = gateways.start_tandem(build, self.upstream, self.workdir, free_port(),
-                                  cpus=self.args.gateway_cpus, tag=tag)
+        t = gateways.start_tandem(build, self.upstream, self.workdir, free_port(), cpus=self.args.gateway_cpus, tag=tag)
         self.own(t.proc)
         return t
 
@@ -330,8 +397,10 @@ class Bench:
         time.sleep(1.0)  # let the ledger writer flush
         led = t.ledger_status()
         if led:
-            target.notes.append("ledger after the run: " + ", ".join(
-                f"{k} {led[k]}" for k in ("written", "queue_depth", "spooled") if k in led))
+            target.notes.append(
+                "ledger after the run: "
+                + ", ".join(f"{k} {led[k]}" for k in ("written", "queue_depth", "spooled") if k in led)
+            )
         t.proc.stop()
 
     def litellm(self) -> None:
@@ -434,8 +503,10 @@ class Bench:
                     srow.p99_ms.append(sres.ttfb_p99_ms)
                     srow.cpu_us_per_req.append(cpu / sres.streams * 1e6 if cpu and sres.streams else 0.0)
                     srow.errors += sres.errors
-                    log(f"  round {rnd + 1} {t.build.name} {a.stream_concurrency} streams: {srow.rps[-1]:.0f} "
-                        f"streams/s, TTFB p50 {sres.ttfb_p50_ms:.1f} ms, CPU {srow.cpu_us_per_req[-1]:.0f} µs/stream")
+                    log(
+                        f"  round {rnd + 1} {t.build.name} {a.stream_concurrency} streams: {srow.rps[-1]:.0f} "
+                        f"streams/s, TTFB p50 {sres.ttfb_p50_ms:.1f} ms, CPU {srow.cpu_us_per_req[-1]:.0f} µs/stream"
+                    )
             for c in a.compare_concurrency:
                 for t in order:
                     cpu0 = t.proc.cpu_seconds()
@@ -447,8 +518,10 @@ class Bench:
                     row.p99_ms.append(res.p99_ms)
                     row.cpu_us_per_req.append(cpu / res.requests * 1e6 if res.requests else 0.0)
                     row.errors += res.errors
-                    log(f"  round {rnd + 1} {t.build.name} c={c}: {res.rps:,.0f} req/s, p50 {res.p50_ms:.3f} ms, "
-                        f"CPU {row.cpu_us_per_req[-1]:.0f} µs/req")
+                    log(
+                        f"  round {rnd + 1} {t.build.name} c={c}: {res.rps:,.0f} req/s, p50 {res.p50_ms:.3f} ms, "
+                        f"CPU {row.cpu_us_per_req[-1]:.0f} µs/req"
+                    )
         self.run.compare = list(rows.values()) + (list(streams.values()) if a.compare_streams else [])
         for t in running:
             t.proc.stop()
@@ -459,8 +532,9 @@ class Bench:
         assert self.upstream is not None
         builds = self._builds()
         self.phase(f"in-process A/B of {len(builds)} builds, {a.rounds} rounds")
-        prepared = [gateways.prepare_tandem(b, self.upstream, self.workdir, free_port(), tag=f"in-{b.name}")
-                    for b in builds]
+        prepared = [
+            gateways.prepare_tandem(b, self.upstream, self.workdir, free_port(), tag=f"in-{b.name}") for b in builds
+        ]
         rows = {(p.build.name, c): CompareRow(p.build.name, c) for p in prepared for c in a.compare_concurrency}
         if a.compare_mode == "instructions":
             for c in a.compare_concurrency:
@@ -476,20 +550,40 @@ class Bench:
                 for p in order:
                     env = p.build.environ(p.home)
                     env["PYTHONPATH"] = ":".join(x for x in (env.get("PYTHONPATH"), str(REPO)) if x)
-                    cmd = [str(p.build.python), "-m", "bench.load.inproc", "--config", str(p.config),
-                           "--requests", str(a.inproc_requests), "--concurrency", str(c), "--repeat", "1"]
+                    cmd = [
+                        str(p.build.python),
+                        "-m",
+                        "bench.load.inproc",
+                        "--config",
+                        str(p.config),
+                        "--requests",
+                        str(a.inproc_requests),
+                        "--concurrency",
+                        str(c),
+                        "--repeat",
+                        "1",
+                    ]
                     if p.token:
                         cmd += ["--token", p.token]
-                    done = subprocess.run(pinned(cmd, a.gateway_cpus), capture_output=True, text=True, env=env,
-                                          cwd=self.workdir, check=False, timeout=600)
+                    done = subprocess.run(
+                        pinned(cmd, a.gateway_cpus),
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                        cwd=self.workdir,
+                        check=False,
+                        timeout=600,
+                    )
                     if done.returncode != 0:
                         raise RuntimeError(f"in-process run of {p.build.name} failed:\n{done.stderr[-2000:]}")
                     out = json.loads(done.stdout.strip().splitlines()[-1])
                     row = rows[(p.build.name, c)]
                     row.cpu_us_per_req += out["cpu_us_per_req"]
                     row.errors += out["errors"]
-                    log(f"  round {rnd + 1} {p.build.name} c={c}: CPU {out['cpu_us_per_req'][-1]:.0f} µs/req"
-                        f" (in-process), errors {out['errors']}")
+                    log(
+                        f"  round {rnd + 1} {p.build.name} c={c}: CPU {out['cpu_us_per_req'][-1]:.0f} µs/req"
+                        f" (in-process), errors {out['errors']}"
+                    )
         self.run.compare = list(rows.values())
 
     def _instructions(self, p: gateways.PreparedTandem, c: int) -> float:
@@ -499,13 +593,30 @@ class Bench:
         counts: list[int] = []
         sizes = (c * 4, c * 4 + max(c, self.args.inproc_requests // 4) // c * c)
         for n in sizes:
-            cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                   str(p.build.python), "-m", "bench.load.inproc", "--config", str(p.config),
-                   "--requests", str(n), "--concurrency", str(c), "--repeat", "1", "--warmup-requests", str(c)]
+            cmd = [
+                "valgrind",
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                "--cachegrind-out-file=/dev/null",
+                str(p.build.python),
+                "-m",
+                "bench.load.inproc",
+                "--config",
+                str(p.config),
+                "--requests",
+                str(n),
+                "--concurrency",
+                str(c),
+                "--repeat",
+                "1",
+                "--warmup-requests",
+                str(c),
+            ]
             if p.token:
                 cmd += ["--token", p.token]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=self.workdir, check=False,
-                                  timeout=1800)
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, env=env, cwd=self.workdir, check=False, timeout=1800
+            )
             m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
             if done.returncode != 0 or m is None:
                 raise RuntimeError(f"valgrind run of {p.build.name} failed:\n{done.stderr[-2000:]}")
@@ -553,15 +664,26 @@ class Bench:
         if argv[:2] == ["--python", str(REPO / ".venv" / "bin" / "python")]:
             argv = argv[2:]  # added by bench/run itself
         cmd = "bench/run" + (" " + shlex.join(argv) if argv else "")
-        pin = (f"gateway on CPU {a.gateway_cpus}; nginx, wrk and the stream client on CPU {a.load_cpus}"
-               if a.gateway_cpus else "none") + (f"; every process at nice {a.nice}" if a.nice else "")
+        pin = (
+            f"gateway on CPU {a.gateway_cpus}; nginx, wrk and the stream client on CPU {a.load_cpus}"
+            if a.gateway_cpus
+            else "none"
+        ) + (f"; every process at nice {a.nice}" if a.nice else "")
         assert self.upstream is not None
         up = self.upstream
-        stream_desc = (f"{up.stream_chunks} content chunks {up.interval_s * 1000:.0f} ms apart (nginx echo module)"
-                       if up.paced else "whole stream at once (no nginx echo module)")
+        stream_desc = (
+            f"{up.stream_chunks} content chunks {up.interval_s * 1000:.0f} ms apart (nginx echo module)"
+            if up.paced
+            else "whole stream at once (no nginx echo module)"
+        )
         self.run.settings = {
-            "command": cmd, "duration": a.duration, "wrk_threads": a.wrk_threads, "pinning": pin,
-            "stream_desc": stream_desc, "rounds": a.rounds, "compare_duration": a.compare_duration,
+            "command": cmd,
+            "duration": a.duration,
+            "wrk_threads": a.wrk_threads,
+            "pinning": pin,
+            "stream_desc": stream_desc,
+            "rounds": a.rounds,
+            "compare_duration": a.compare_duration,
             "baseline": a.baseline,
         }
 
@@ -570,8 +692,13 @@ class Bench:
         a = self.args
         with self.stack:
             self.versions()
-            self.upstream = start_nginx(self.workdir, free_port(), cpus=a.load_cpus,
-                                        stream_chunks=a.stream_chunks, interval_s=a.stream_interval_ms / 1000)
+            self.upstream = start_nginx(
+                self.workdir,
+                free_port(),
+                cpus=a.load_cpus,
+                stream_chunks=a.stream_chunks,
+                interval_s=a.stream_interval_ms / 1000,
+            )
             self.own(self.upstream.proc)
             self.settings()
             if a.only_compare:
@@ -632,4 +759,3 @@ def main(argv: list[str] | None = None) -> int:
         for c in report.checks(run):
             log(f"  {c.verdict:9} {c.name}: {c.measured} (goal {c.goal})")
     return 0
-

@@ -158,8 +158,12 @@ class TandemBuild:
 
     def python_version(self) -> str:
         """The interpreter's version, e.g. ``3.11.7``."""
-        out = subprocess.run([str(self.python), "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [str(self.python), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return out.stdout.strip() or "unknown"
 
 
@@ -297,7 +301,10 @@ def start_tandem(
     proc = start(
         f"tandem-{tag}",
         build.tandem_cmd("serve", "--config", str(p.config), "--port", str(port), "--workers", "1"),
-        workdir, env=build.environ(p.home), cwd=workdir, cpus=cpus,
+        workdir,
+        env=build.environ(p.home),
+        cwd=workdir,
+        cpus=cpus,
     )
     wait_http(proc, f"http://127.0.0.1:{port}/healthz", 60)
     running = RunningTandem(build, proc, port, p.headers, p.features, p.home)
@@ -358,7 +365,10 @@ def ensure_litellm(venv: Path, *, install: bool = True) -> LiteLLM:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         out = subprocess.run(
             [str(venv / "bin" / "pip"), "install", "-q", LITELLM_SPEC],
-            capture_output=True, text=True, timeout=1200, check=False,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return LiteLLM(venv, None, f"install failed: {exc}")
@@ -407,8 +417,17 @@ def start_litellm(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LITELLM", "DATABASE_URL"))}
     # No network: use the bundled model price map instead of fetching it.
     env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", NO_DOCS="True")
-    cmd = [str(install.venv / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-           "--port", str(port), "--num_workers", "1"]
+    cmd = [
+        str(install.venv / "bin" / "litellm"),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
     proc = start("litellm", cmd, workdir, env=env, cwd=workdir, cpus=cpus)
     wait_http(proc, f"http://127.0.0.1:{port}/health/liveliness", 180)
     running = RunningLiteLLM(proc, port, {"Authorization": f"Bearer {LITELLM_MASTER_KEY}"})

@@ -30,8 +30,9 @@ from bench.load.gateways import request_body
 __all__ = ["main", "measure"]
 
 Message = MutableMapping[str, Any]
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Message]],
-                    Callable[[Message], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
 
 
 async def _one(app: ASGIApp, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
@@ -52,26 +53,45 @@ async def _one(app: ASGIApp, headers: list[tuple[bytes, bytes]], body: bytes) ->
             status = message["status"]
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": "POST", "scheme": "http", "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
-        "headers": headers, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080),
+        "state": {},
     }
     await app(scope, receive, send)
     never.cancel()
     return status
 
 
-async def measure(config_path: str, token: str | None, requests: int, concurrency: int, repeat: int,
-                  stream: bool, warmup: int | None = None) -> dict[str, Any]:
+async def measure(
+    config_path: str,
+    token: str | None,
+    requests: int,
+    concurrency: int,
+    repeat: int,
+    stream: bool,
+    warmup: int | None = None,
+) -> dict[str, Any]:
     """Run the batches; CPU µs per request of each."""
     from tandem.api.app import create_app
     from tandem.config import load_config
 
     app: Any = create_app(load_config(config_path))
     body = request_body(stream=stream)
-    headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     errors = 0
@@ -111,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stream", action="store_true", help="streamed requests")
     ap.add_argument("--warmup-requests", type=int, default=None, help="default: a fifth of --requests")
     args = ap.parse_args(argv)
-    work = measure(args.config, args.token, args.requests, args.concurrency, args.repeat, args.stream,
-                   args.warmup_requests)
+    work = measure(
+        args.config, args.token, args.requests, args.concurrency, args.repeat, args.stream, args.warmup_requests
+    )
     try:
         import uvloop
     except ImportError:

@@ -35,9 +35,24 @@ def find_py_spy(hint: str | None = None) -> str | None:
 
 def record(py_spy: str, pid: int, duration_s: float, out: Path, rate: int = 250) -> Path:
     """Sample ``pid`` (and its subprocesses) for ``duration_s`` into collapsed stacks."""
-    cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, round(duration_s))),
-           "--rate", str(rate), "--format", "raw", "--nolineno", "--full-filenames", "--gil",
-           "--subprocesses", "--output", str(out)]
+    cmd = [
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(duration_s))),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--nolineno",
+        "--full-filenames",
+        "--gil",
+        "--subprocesses",
+        "--output",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=duration_s + 60)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"py-spy failed: {done.stderr.strip()[-300:]}")
@@ -103,8 +118,9 @@ def summarize(stacks: Path, top: int = 15) -> list[str]:
     lines += [f"| {p} | {pct(n)} |" for p, n in pkg.most_common(top)]
     lines += ["", "| function (inclusive) | share |", "|---|---|"]
     # Leave out the frames every sample has (the CLI, the event loop, the server).
-    lines += [f"| `{f}` | {pct(n)} |" for f, n in incl.most_common(top * 6)
-              if n < 0.95 * total and not f.endswith("(?)")][: top * 2]
+    lines += [
+        f"| `{f}` | {pct(n)} |" for f, n in incl.most_common(top * 6) if n < 0.95 * total and not f.endswith("(?)")
+    ][: top * 2]
     lines += ["", "| function (self) | share |", "|---|---|"]
     lines += [f"| `{f}` | {pct(n)} |" for f, n in self_.most_common(top)]
     return lines

@@ -49,40 +49,71 @@ def checks(run: Run) -> list[Check]:
     t32, d1, t1 = run.row("tandem", 32), run.row("direct", 1), run.row("tandem", 1)
     l32 = run.row("litellm", 32)
     if t32 is not None:
-        out.append(Check("req/s at c=32, 1 tandem worker", f"{t32.wrk.rps:,.0f}", f">= {MIN_RPS_C32:,.0f}",
-                         t32.wrk.rps >= MIN_RPS_C32 and t32.wrk.errors == 0,
-                         f"{t32.wrk.errors} errors" if t32.wrk.errors else ""))
+        out.append(
+            Check(
+                "req/s at c=32, 1 tandem worker",
+                f"{t32.wrk.rps:,.0f}",
+                f">= {MIN_RPS_C32:,.0f}",
+                t32.wrk.rps >= MIN_RPS_C32 and t32.wrk.errors == 0,
+                f"{t32.wrk.errors} errors" if t32.wrk.errors else "",
+            )
+        )
     lit = run.target("litellm")
     if t32 is not None and l32 is not None and l32.wrk.rps > 0:
         ratio = t32.wrk.rps / l32.wrk.rps
-        out.append(Check("tandem / LiteLLM req/s at c=32", f"{ratio:,.1f}x ({l32.wrk.rps:,.0f} req/s)",
-                         f">= {MIN_LITELLM_RATIO:g}x", ratio >= MIN_LITELLM_RATIO))
+        out.append(
+            Check(
+                "tandem / LiteLLM req/s at c=32",
+                f"{ratio:,.1f}x ({l32.wrk.rps:,.0f} req/s)",
+                f">= {MIN_LITELLM_RATIO:g}x",
+                ratio >= MIN_LITELLM_RATIO,
+            )
+        )
     else:
         why = lit.skipped if lit is not None and lit.skipped else "LiteLLM not run"
         out.append(Check("tandem / LiteLLM req/s at c=32", "not measured", f">= {MIN_LITELLM_RATIO:g}x", None, why))
     if t1 is not None and d1 is not None:
         add50 = t1.wrk.p50_ms - d1.wrk.p50_ms
         add99 = t1.wrk.p99_ms - d1.wrk.p99_ms
-        out.append(Check("added latency p50 at c=1", f"{add50:.3f} ms", f"<= {MAX_ADDED_P50_MS} ms",
-                         add50 <= MAX_ADDED_P50_MS))
-        out.append(Check("added latency p99 at c=1", f"{add99:.3f} ms", f"<= {MAX_ADDED_P99_MS} ms",
-                         add99 <= MAX_ADDED_P99_MS))
+        out.append(
+            Check("added latency p50 at c=1", f"{add50:.3f} ms", f"<= {MAX_ADDED_P50_MS} ms", add50 <= MAX_ADDED_P50_MS)
+        )
+        out.append(
+            Check("added latency p99 at c=1", f"{add99:.3f} ms", f"<= {MAX_ADDED_P99_MS} ms", add99 <= MAX_ADDED_P99_MS)
+        )
     ts, ds = run.stream("tandem"), run.stream("direct")
     if ts is not None:
         c = ts.result.concurrency
-        out.append(Check(f"{c} concurrent streams without errors",
-                         f"{ts.result.errors} errors in {ts.result.streams:,} streams (max open {ts.result.max_open})",
-                         "0 errors", ts.result.errors == 0 and ts.result.streams > 0))
+        out.append(
+            Check(
+                f"{c} concurrent streams without errors",
+                f"{ts.result.errors} errors in {ts.result.streams:,} streams (max open {ts.result.max_open})",
+                "0 errors",
+                ts.result.errors == 0 and ts.result.streams > 0,
+            )
+        )
         if ds is not None and ts.result.streams and ds.result.streams:
             over = ts.result.ttfb_p50_ms - ds.result.ttfb_p50_ms
-            out.append(Check(f"first-token overhead p50 at {c} streams", f"{over:.3f} ms",
-                             f"<= {MAX_TTFB_OVERHEAD_MS} ms", over <= MAX_TTFB_OVERHEAD_MS))
+            out.append(
+                Check(
+                    f"first-token overhead p50 at {c} streams",
+                    f"{over:.3f} ms",
+                    f"<= {MAX_TTFB_OVERHEAD_MS} ms",
+                    over <= MAX_TTFB_OVERHEAD_MS,
+                )
+            )
     soak = run.soak
     if soak is not None and len(soak.points) >= 3:
         (_, _), (n1, r1), (n2, r2) = soak.points[0], soak.points[-2], soak.points[-1]
         out.append(Check(f"RSS after {n2:,} requests", f"{r2:.1f} MB", f"< {MAX_RSS_MB:g} MB", r2 < MAX_RSS_MB))
-        out.append(Check(f"RSS growth {n1:,} -> {n2:,} requests", f"{r2 - r1:+.1f} MB", f"< {MAX_GROWTH_MB:g} MB",
-                         r2 - r1 < MAX_GROWTH_MB))
+        out.append(
+            Check(
+                f"RSS growth {n1:,} -> {n2:,} requests",
+                f"{r2 - r1:+.1f} MB",
+                f"< {MAX_GROWTH_MB:g} MB",
+                r2 - r1 < MAX_GROWTH_MB,
+            )
+        )
     return out
 
 
@@ -103,13 +134,32 @@ def _load_table(run: Run) -> list[str]:
             is_direct = t.key == "direct"
             add50 = None if d is None or is_direct else r.wrk.p50_ms - d.wrk.p50_ms
             add99 = None if d is None or is_direct else r.wrk.p99_ms - d.wrk.p99_ms
-            rows.append([
-                t.label, str(r.wrk.connections), f"{r.wrk.rps:,.0f}", _f(r.wrk.p50_ms, 3), _f(r.wrk.p99_ms, 3),
-                _f(add50, 3), _f(add99, 3), f"{r.wrk.non_2xx} + {r.wrk.socket_errors}",
-                _f(r.cpu_us_per_req, 0), _f(r.rss_mb, 1),
-            ])
-    header = ["target", "c", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
-              "errors (non-2xx + socket)", "server CPU µs/req", "server RSS MB"]
+            rows.append(
+                [
+                    t.label,
+                    str(r.wrk.connections),
+                    f"{r.wrk.rps:,.0f}",
+                    _f(r.wrk.p50_ms, 3),
+                    _f(r.wrk.p99_ms, 3),
+                    _f(add50, 3),
+                    _f(add99, 3),
+                    f"{r.wrk.non_2xx} + {r.wrk.socket_errors}",
+                    _f(r.cpu_us_per_req, 0),
+                    _f(r.rss_mb, 1),
+                ]
+            )
+    header = [
+        "target",
+        "c",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "added p50 ms",
+        "added p99 ms",
+        "errors (non-2xx + socket)",
+        "server CPU µs/req",
+        "server RSS MB",
+    ]
     return _table(header, rows)
 
 
@@ -120,13 +170,34 @@ def _stream_table(run: Run) -> list[str]:
         r = s.result
         over = None if d is None or s.target == "direct" else r.ttfb_p50_ms - d.result.ttfb_p50_ms
         label = next((t.label for t in run.targets if t.key == s.target), s.target)
-        rows.append([
-            label, str(r.concurrency), f"{r.streams:,}", str(r.errors), str(r.max_open),
-            _f(r.ttfb_p50_ms, 3), _f(r.ttfb_p99_ms, 3), _f(over, 3), _f(r.total_p50_ms, 1),
-            _f(s.cpu_us_per_stream, 0), _f(s.rss_mb, 1),
-        ])
-    header = ["target", "concurrent streams", "streams", "errors", "max open", "TTFB p50 ms", "TTFB p99 ms",
-              "first-token overhead p50 ms", "stream p50 ms", "server CPU µs/stream", "server RSS MB"]
+        rows.append(
+            [
+                label,
+                str(r.concurrency),
+                f"{r.streams:,}",
+                str(r.errors),
+                str(r.max_open),
+                _f(r.ttfb_p50_ms, 3),
+                _f(r.ttfb_p99_ms, 3),
+                _f(over, 3),
+                _f(r.total_p50_ms, 1),
+                _f(s.cpu_us_per_stream, 0),
+                _f(s.rss_mb, 1),
+            ]
+        )
+    header = [
+        "target",
+        "concurrent streams",
+        "streams",
+        "errors",
+        "max open",
+        "TTFB p50 ms",
+        "TTFB p99 ms",
+        "first-token overhead p50 ms",
+        "stream p50 ms",
+        "server CPU µs/stream",
+        "server RSS MB",
+    ]
     lines = _table(header, rows)
     errs = [e for s in run.streams for e in s.result.error_samples]
     if errs:
@@ -148,23 +219,43 @@ def _compare_table(run: Run) -> list[str]:
         if b is not None and r.build != ref and med(b.cpu_us_per_req):
             cpu_gain = f"{(med(r.cpu_us_per_req) / med(b.cpu_us_per_req) - 1) * 100:+.1f}%"
         http = bool(r.rps)  # in-process runs measure CPU only
-        rows.append([
-            r.build, str(r.connections) if r.kind == "wrk" else f"{r.connections} streams",
-            f"{med(r.rps):,.0f}" if http else "-", gain,
-            " / ".join(f"{x:,.0f}" for x in r.rps) or "-", _f(med(r.p50_ms), 3) if http else "-",
-            _f(med(r.p99_ms), 3) if http else "-",
-            _f(med(r.cpu_us_per_req), 0) + ("" if http else " (in-process)"), cpu_gain, str(r.errors),
-        ])
-    header = ["build", "c", "req/s (median)", f"vs {ref}", "req/s per round", "p50 ms", "p99 ms",
-              "CPU µs/req", f"CPU vs {ref}", "errors"]
+        rows.append(
+            [
+                r.build,
+                str(r.connections) if r.kind == "wrk" else f"{r.connections} streams",
+                f"{med(r.rps):,.0f}" if http else "-",
+                gain,
+                " / ".join(f"{x:,.0f}" for x in r.rps) or "-",
+                _f(med(r.p50_ms), 3) if http else "-",
+                _f(med(r.p99_ms), 3) if http else "-",
+                _f(med(r.cpu_us_per_req), 0) + ("" if http else " (in-process)"),
+                cpu_gain,
+                str(r.errors),
+            ]
+        )
+    header = [
+        "build",
+        "c",
+        "req/s (median)",
+        f"vs {ref}",
+        "req/s per round",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs/req",
+        f"CPU vs {ref}",
+        "errors",
+    ]
     if any(r.kinstr_per_req for r in run.compare):
         header = ["build", "c", "k instructions/request", f"vs {ref}"]
         rows = []
         for r in run.compare:
             b = base.get((r.kind, r.connections))
             k = med(r.kinstr_per_req)
-            vs = "" if b is None or r.build == ref or not med(b.kinstr_per_req) else \
-                f"{(k / med(b.kinstr_per_req) - 1) * 100:+.1f}%"
+            vs = (
+                ""
+                if b is None or r.build == ref or not med(b.kinstr_per_req)
+                else f"{(k / med(b.kinstr_per_req) - 1) * 100:+.1f}%"
+            )
             rows.append([r.build, str(r.connections), f"{k:,.0f}", vs])
     return _table(header, rows)
 
@@ -193,12 +284,19 @@ def render(run: Run) -> str:
     ]
     tandem = run.target("tandem")
     full = tandem is not None and all(val.startswith("on") for val in tandem.features.values())
-    lines += _table(["goal", "measured", "target", "result"],
-                    [[c.name, c.measured + (f" ({c.note})" if c.note else ""), c.goal, c.verdict]
-                     for c in checks(run)])
-    lines += ["", "tandem configuration in this run: "
-              + ("**full** (keys, auto routing, ledger and privacy scan all on)." if full
-                 else "**partial**: the goals above were measured without the features marked off below.")]
+    lines += _table(
+        ["goal", "measured", "target", "result"],
+        [[c.name, c.measured + (f" ({c.note})" if c.note else ""), c.goal, c.verdict] for c in checks(run)],
+    )
+    lines += [
+        "",
+        "tandem configuration in this run: "
+        + (
+            "**full** (keys, auto routing, ledger and privacy scan all on)."
+            if full
+            else "**partial**: the goals above were measured without the features marked off below."
+        ),
+    ]
     lines += ["", "### Configurations", ""]
     for t in run.targets:
         if t.kind == "direct":
@@ -209,23 +307,38 @@ def render(run: Run) -> str:
         lines.append(f"- **{t.label}**: {desc}.{note}{skipped}")
     lines += ["", f"### Non-streamed requests (wrk, {s.get('duration')} s per level)", ""]
     lines += _load_table(run)
-    lines += ["", "Added latency is the target's percentile minus the direct (nginx) one at the same "
-              "concurrency; at c >= 32 it is mostly queueing in a saturated single worker."]
+    lines += [
+        "",
+        "Added latency is the target's percentile minus the direct (nginx) one at the same "
+        "concurrency; at c >= 32 it is mostly queueing in a saturated single worker.",
+    ]
     if run.streams:
         lines += ["", "### Streaming", "", *_stream_table(run)]
-        lines += ["", "TTFB: from sending the request to the first body bytes (the first token's event), "
-                  "measured by an asyncio client (`bench/load/streams.py`)."]
+        lines += [
+            "",
+            "TTFB: from sending the request to the first body bytes (the first token's event), "
+            "measured by an asyncio client (`bench/load/streams.py`).",
+        ]
     if run.soak is not None:
         so = run.soak
         lines += ["", "### Memory soak (fresh tandem, c=32)", ""]
         lines += _table(["requests served", "RSS MB"], [[f"{n:,}", f"{mb:.1f}"] for n, mb in so.points])
         led = so.ledger
-        lines += ["", f"{so.errors} errors, {so.rps:,.0f} req/s over the soak. Ledger after it: "
-                  + (", ".join(f"{k} {led[k]}" for k in ("written", "queue_depth", "spooled", "database") if k in led)
-                     or "not reported") + "."]
+        lines += [
+            "",
+            f"{so.errors} errors, {so.rps:,.0f} req/s over the soak. Ledger after it: "
+            + (
+                ", ".join(f"{k} {led[k]}" for k in ("written", "queue_depth", "spooled", "database") if k in led)
+                or "not reported"
+            )
+            + ".",
+        ]
     if run.compare:
-        lines += ["", f"### A/B of tandem builds ({s.get('rounds')} interleaved rounds, "
-                  f"{s.get('compare_duration')} s each)", ""]
+        lines += [
+            "",
+            f"### A/B of tandem builds ({s.get('rounds')} interleaved rounds, {s.get('compare_duration')} s each)",
+            "",
+        ]
         lines += _compare_table(run)
         if any(r.kind == "streams" for r in run.compare):
             lines += ["", "Stream rows: req/s is streams/s, p50/p99 are the time to first byte, CPU is per stream."]

@@ -103,8 +103,7 @@ def nginx_config(workdir: Path, port: int, stream_chunks: int, interval_s: float
     }
     load = f"load_module {ECHO_MODULE};\n" if paced else ""
     temp = "\n".join(
-        f"    {kind}_temp_path {workdir}/nginx-{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"    {kind}_temp_path {workdir}/nginx-{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return f"""{load}daemon off;
 master_process off;
@@ -181,9 +180,7 @@ def nginx_version() -> str:
     return out.strip().split(":", 1)[-1].strip() or "unknown"
 
 
-def start_nginx(
-    workdir: Path, port: int, *, cpus: str | None, stream_chunks: int, interval_s: float
-) -> Upstream:
+def start_nginx(workdir: Path, port: int, *, cpus: str | None, stream_chunks: int, interval_s: float) -> Upstream:
     """Write the config and start nginx in the foreground on ``port``."""
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(exe).exists():

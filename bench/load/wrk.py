@@ -88,17 +88,27 @@ def run_wrk(
             "BENCH_MAX_REQUESTS": str(max_requests),
         }
         cmd = [
-            exe, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
-            f"--timeout={timeout_s:g}s", "-s", str(LUA_SCRIPT), url,
+            exe,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(duration_s))}s",
+            f"--timeout={timeout_s:g}s",
+            "-s",
+            str(LUA_SCRIPT),
+            url,
         ]
         out = subprocess.run(
-            pinned(cmd, cpus), capture_output=True, text=True, env=env, check=False,
+            pinned(cmd, cpus),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
             timeout=duration_s + timeout_s + 60,
         )
     line = next((x for x in out.stdout.splitlines() if x.startswith(_MARK)), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    d = json.loads(line[len(_MARK):])
+    d = json.loads(line[len(_MARK) :])
     ms = 1000.0
     return WrkResult(
         connections=connections,

@@ -39,10 +39,14 @@ routes:
     objective: cheapest
 """
 
-LONG_DE = ("This is a much longer question that will not fit in the small context window of the cheap "
-           "model: which city is the capital of Germany?")
-LONG_NO = ("This is another long question that also does not fit in the small context window of the cheap "
-           "model: which city is the capital of Norway?")
+LONG_DE = (
+    "This is a much longer question that will not fit in the small context window of the cheap "
+    "model: which city is the capital of Germany?"
+)
+LONG_NO = (
+    "This is another long question that also does not fit in the small context window of the cheap "
+    "model: which city is the capital of Norway?"
+)
 
 ROWS: list[dict[str, Any]] = [
     {"id": "q1", "prompt": "Say Paris", "reference": "Paris"},

@@ -30,16 +30,35 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def test_list_samples_and_help(env: Path) -> None:
     code, out, _ = invoke("--list-samples")
     assert code == 0
-    for name, scorer in (("quiz", "choice"), ("arithmetic", "numeric"), ("extract", "json_schema"),
-                         ("explain", "judge"), ("capitals", "exact"), ("facts", "contains"), ("formats", "regex")):
+    for name, scorer in (
+        ("quiz", "choice"),
+        ("arithmetic", "numeric"),
+        ("extract", "json_schema"),
+        ("explain", "judge"),
+        ("capitals", "exact"),
+        ("facts", "contains"),
+        ("formats", "regex"),
+    ):
         assert any(line.split()[:2] == [name, scorer] for line in out.splitlines())
     code, out, _ = invoke("--help")
     assert code == 0 and "--hardware-cost-per-hour" in out and "--resume / --no-resume" in out
 
 
 def test_json_report_and_files(env: Path) -> None:
-    code, out, err = invoke("ds.jsonl", "--config", "fake.yaml", "--models", "cheap,strong", "--routes", "auto",
-                            "--max-tokens", "16", "--json", "--scorer", "contains")
+    code, out, err = invoke(
+        "ds.jsonl",
+        "--config",
+        "fake.yaml",
+        "--models",
+        "cheap,strong",
+        "--routes",
+        "auto",
+        "--max-tokens",
+        "16",
+        "--json",
+        "--scorer",
+        "contains",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert [t["target"] for t in data["targets"]] == ["cheap", "strong", "auto"]
@@ -50,16 +69,29 @@ def test_json_report_and_files(env: Path) -> None:
 
 
 def test_table_and_findings(env: Path) -> None:
-    code, out, err = invoke("ds.jsonl", "--config", "fake.yaml", "--models", "strong", "--routes", "",
-                            "--max-tokens", "16", "--out", "o", "--no-ledger")
+    code, out, err = invoke(
+        "ds.jsonl",
+        "--config",
+        "fake.yaml",
+        "--models",
+        "strong",
+        "--routes",
+        "",
+        "--max-tokens",
+        "16",
+        "--out",
+        "o",
+        "--no-ledger",
+    )
     assert code == 0, err
     assert "strong" in out and "60.0%" in out and "$0.212" in out and "Best quality: strong" in out
     assert "Report: o/report.html" in out
 
 
 def test_routes_alone_bring_their_candidates(env: Path) -> None:
-    code, out, err = invoke("ds.jsonl", "--config", "fake.yaml", "--routes", "auto", "--max-tokens", "16",
-                            "--json", "--out", "o")
+    code, out, err = invoke(
+        "ds.jsonl", "--config", "fake.yaml", "--routes", "auto", "--max-tokens", "16", "--json", "--out", "o"
+    )
     assert code == 0, err
     assert [t["target"] for t in json.loads(out)["targets"]] == ["cheap", "strong", "auto"]
 
@@ -73,21 +105,38 @@ def test_default_dataset_is_a_sample(env: Path) -> None:
 
 
 def test_judge_scorer_defaults_to_the_best_prior(env: Path) -> None:
-    code, out, err = invoke("ds.jsonl", "--config", "fake.yaml", "--models", "cheap", "--routes", "",
-                            "--scorer", "judge", "--json", "--out", "o", "--max-tokens", "16")
+    code, out, err = invoke(
+        "ds.jsonl",
+        "--config",
+        "fake.yaml",
+        "--models",
+        "cheap",
+        "--routes",
+        "",
+        "--scorer",
+        "judge",
+        "--json",
+        "--out",
+        "o",
+        "--max-tokens",
+        "16",
+    )
     assert code == 0, err
     assert json.loads(out)["judge"]["model"] == "strong"  # quality prior 0.9
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["ds.jsonl", "--models", "nope"], "unknown model 'nope'"),
-    (["ds.jsonl", "--routes", "nope"], "unknown route 'nope'"),
-    (["missing.jsonl"], "cannot read dataset missing.jsonl"),
-    (["ds.jsonl", "--scorer", "bogus"], "unknown scorer 'bogus'"),
-    (["ds.jsonl", "--scorer", "numeric"], "cannot be scored with numeric"),
-    (["ds.jsonl", "--schema", "fake.yaml"], "--schema: not valid JSON"),
-    (["ds.jsonl", "--scorer", "regex:(unclosed"], "bad regular expression"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ds.jsonl", "--models", "nope"], "unknown model 'nope'"),
+        (["ds.jsonl", "--routes", "nope"], "unknown route 'nope'"),
+        (["missing.jsonl"], "cannot read dataset missing.jsonl"),
+        (["ds.jsonl", "--scorer", "bogus"], "unknown scorer 'bogus'"),
+        (["ds.jsonl", "--scorer", "numeric"], "cannot be scored with numeric"),
+        (["ds.jsonl", "--schema", "fake.yaml"], "--schema: not valid JSON"),
+        (["ds.jsonl", "--scorer", "regex:(unclosed"], "bad regular expression"),
+    ],
+)
 def test_errors_are_one_clear_line(env: Path, args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["bench", "--config", "fake.yaml", *args])
     assert result.exit_code == 1

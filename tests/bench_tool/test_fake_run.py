@@ -64,9 +64,17 @@ async def run(config, tmp_path: Path, **kw):
     targets = resolve_targets(config, "cheap,strong,flaky", "auto")
     settings = kw.pop("settings", BenchSettings(max_tokens=16, concurrency=3))
     kw.setdefault("html", False)  # matplotlib is slow; one test renders the report
-    return await run_bench(config, data, targets, tmp_path / "out", scorer=kw.pop("scorer", "contains"),
-                           settings=settings, hardware_cost_per_hour=HW, gateway=kw.pop("gw", gateway(config)),
-                           **kw)
+    return await run_bench(
+        config,
+        data,
+        targets,
+        tmp_path / "out",
+        scorer=kw.pop("scorer", "contains"),
+        settings=settings,
+        hardware_cost_per_hour=HW,
+        gateway=kw.pop("gw", gateway(config)),
+        **kw,
+    )
 
 
 async def test_every_number_of_the_report(config, tmp_path: Path) -> None:
@@ -189,9 +197,18 @@ async def test_continuous_scores_judge_and_t_interval(config, tmp_path: Path) ->
     data = load_dataset(str(write_jsonl(tmp_path / "ds.jsonl", rows)))
     gw = gateway(config)
     targets = resolve_targets(config, "strong", "")
-    outcome = await run_bench(config, data, targets, tmp_path / "out", scorer="judge",
-                              judge_model="judge", settings=BenchSettings(max_tokens=16, concurrency=1),
-                              hardware_cost_per_hour=HW, gateway=gw, html=False)
+    outcome = await run_bench(
+        config,
+        data,
+        targets,
+        tmp_path / "out",
+        scorer="judge",
+        judge_model="judge",
+        settings=BenchSettings(max_tokens=16, concurrency=1),
+        hardware_cost_per_hour=HW,
+        gateway=gw,
+        html=False,
+    )
     t = outcome.report.target("strong")
     scores = [(8 - 1) / 9, (5 - 1) / 9, (10 - 1) / 9]
     m = sum(scores) / 3
@@ -210,9 +227,10 @@ async def test_continuous_scores_judge_and_t_interval(config, tmp_path: Path) ->
     from tandem.bench.judge import Judge
 
     j = Judge(model="judge")
-    words = sum(len(j.prompt(r.reply or "", it).split()) + len(rep.split())
-                for r, it, rep in zip(sorted(outcome.results, key=lambda r: r.item_id), data.items, replies,
-                                      strict=True))
+    words = sum(
+        len(j.prompt(r.reply or "", it).split()) + len(rep.split())
+        for r, it, rep in zip(sorted(outcome.results, key=lambda r: r.item_id), data.items, replies, strict=True)
+    )
     assert outcome.report.judge == {"model": "judge", "cost_usd": pytest.approx(words / 1e6)}
     assert t.cost_per_1k == pytest.approx((2 * (20 + 90) + (50 + 90) + (260 + 90)) * 1e-6 / 4 * 1000)
     assert outcome.report.settings["scorer"].startswith("judge:judge:")
@@ -253,14 +271,34 @@ async def test_limit_then_full_run(config, tmp_path: Path) -> None:
     assert (full.counts.calls, full.counts.skipped) == (12, 8)
 
 
-def _result(item: str, target: str, score: float, served: str | None = None,
-            predicted: dict[str, float] | None = None) -> Result:
-    return Result(run_key="k", item_id=item, target=target, kind="route" if target == "r" else "model",
-                  served_model=served or target, route_reason=None,
-                  predicted=json.dumps(predicted) if predicted else None, reply="x", status=200, error=None,
-                  error_message=None, prompt_tokens=1, completion_tokens=1, cost_usd=0.001, local_compute=0,
-                  started_at=0.0, ended_at=1.0, latency_s=1.0, ttft_s=0.5, retries=0, fallbacks=0,
-                  scorer="exact", score=score)
+def _result(
+    item: str, target: str, score: float, served: str | None = None, predicted: dict[str, float] | None = None
+) -> Result:
+    return Result(
+        run_key="k",
+        item_id=item,
+        target=target,
+        kind="route" if target == "r" else "model",
+        served_model=served or target,
+        route_reason=None,
+        predicted=json.dumps(predicted) if predicted else None,
+        reply="x",
+        status=200,
+        error=None,
+        error_message=None,
+        prompt_tokens=1,
+        completion_tokens=1,
+        cost_usd=0.001,
+        local_compute=0,
+        started_at=0.0,
+        ended_at=1.0,
+        latency_s=1.0,
+        ttft_s=0.5,
+        retries=0,
+        fallbacks=0,
+        scorer="exact",
+        score=score,
+    )
 
 
 def test_apgr_by_sweeping_a_learned_router(config) -> None:
@@ -282,8 +320,15 @@ def test_apgr_by_sweeping_a_learned_router(config) -> None:
     for i in range(4):
         results.append(_result(f"i{i + 1}", "cheap", weak[i]))
         results.append(_result(f"i{i + 1}", "strong", strong[i]))
-        results.append(_result(f"i{i + 1}", "r", strong[i] if i in (1, 2) else weak[i],
-                               "strong" if i in (1, 2) else "cheap", {"cheap": 0.5, "strong": 0.5 + gaps[i]}))
+        results.append(
+            _result(
+                f"i{i + 1}",
+                "r",
+                strong[i] if i in (1, 2) else weak[i],
+                "strong" if i in (1, 2) else "cheap",
+                {"cheap": 0.5, "strong": 0.5 + gaps[i]},
+            )
+        )
     targets = [Target("cheap", "model"), Target("strong", "model"), Target("r", "route")]
     summaries, by_target = summaries_for(targets, results, 0.0)
     by_name = {s.target: s for s in summaries}
@@ -310,8 +355,11 @@ def test_route_when_the_cheapest_is_also_the_best(config) -> None:
     from tandem.bench.runner import Target
     from tandem.bench.summary import summaries_for
 
-    results = [_result(f"i{i}", t, s, served) for i in range(4) for t, s, served in
-               (("cheap", 1.0, None), ("strong", 0.0, None), ("auto", 0.0, "strong"))]
+    results = [
+        _result(f"i{i}", t, s, served)
+        for i in range(4)
+        for t, s, served in (("cheap", 1.0, None), ("strong", 0.0, None), ("auto", 0.0, "strong"))
+    ]
     targets = [Target("cheap", "model"), Target("strong", "model"), Target("auto", "route")]
     summaries, by_target = summaries_for(targets, results, 0.0)
     by_name = {s.target: s for s in summaries}

@@ -70,15 +70,35 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
     (site / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE))
     config = tmp_path / "tandem.yaml"
     config.write_text(CONFIG)
-    data = write_jsonl(tmp_path / "numbers.jsonl",
-                       [{"id": f"n{i}", "prompt": f"What is 6 x 7? ({i})", "reference": "42"} for i in range(ITEMS)])
+    data = write_jsonl(
+        tmp_path / "numbers.jsonl",
+        [{"id": f"n{i}", "prompt": f"What is 6 x 7? ({i})", "reference": "42"} for i in range(ITEMS)],
+    )
     out = tmp_path / "out"
     log = tmp_path / "calls.log"
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "BENCH_CALL_LOG": str(log),
-           "TANDEM_HOME": str(tmp_path / "home")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{site}{os.pathsep}{REPO}",
+        "BENCH_CALL_LOG": str(log),
+        "TANDEM_HOME": str(tmp_path / "home"),
+    }
     env.pop("TANDEM_CONFIG", None)
-    cmd = [sys.executable, "-m", "tandem", "bench", str(data), "--config", str(config), "--out", str(out),
-           "--concurrency", "3", "--scorer", "numeric", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tandem",
+        "bench",
+        str(data),
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--concurrency",
+        "3",
+        "--scorer",
+        "numeric",
+        "-q",
+    ]
 
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     db = out / "results.sqlite"

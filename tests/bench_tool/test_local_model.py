@@ -18,8 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TANDEM_HOME": str(tmp_path / "home")}
     env.pop("TANDEM_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "tandem", "bench", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tandem", "bench", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.model
@@ -73,14 +79,36 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
 
     (tmp_path / "fake.yaml").write_text(FAKE_CONFIG)
     write_jsonl(tmp_path / "ds.jsonl", ROWS)
-    run = _bench(tmp_path, "ds.jsonl", "--config", "fake.yaml", "--max-tokens", "16", "--out", "o",
-                 "--models", "cheap,strong,flaky", "--routes", "auto", "--scorer", "contains")
+    run = _bench(
+        tmp_path,
+        "ds.jsonl",
+        "--config",
+        "fake.yaml",
+        "--max-tokens",
+        "16",
+        "--out",
+        "o",
+        "--models",
+        "cheap,strong,flaky",
+        "--routes",
+        "auto",
+        "--scorer",
+        "contains",
+    )
     assert run.returncode == 0, run.stderr
     png = tmp_path / "report.png"
     shot = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
-         "--window-size=1200,2400", (tmp_path / "o" / "report.html").as_uri()],
-        capture_output=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={png}",
+            "--window-size=1200,2400",
+            (tmp_path / "o" / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
     )
     assert shot.returncode == 0 and png.stat().st_size > 50_000
     html = (tmp_path / "o" / "report.html").read_text()

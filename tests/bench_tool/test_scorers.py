@@ -14,8 +14,14 @@ from tandem.bench.scorers import extract_choice, extract_json, get_scorer, last_
 
 def item(reference: Any = None, **kw: Any) -> Item:
     prompt = kw.pop("prompt", "Q?")
-    return Item(id=kw.pop("id", "1"), messages=[{"role": "user", "content": prompt}], prompt=prompt,
-                reference=reference, row={"prompt": prompt, "reference": reference, **kw}, **kw)
+    return Item(
+        id=kw.pop("id", "1"),
+        messages=[{"role": "user", "content": prompt}],
+        prompt=prompt,
+        reference=reference,
+        row={"prompt": prompt, "reference": reference, **kw},
+        **kw,
+    )
 
 
 def score(spec: str, reply: str, it: Item) -> float | None:
@@ -30,10 +36,19 @@ def test_normalize() -> None:
     assert normalize("\uff46\uff55\uff4c\uff4c\u3000width") == "full width"  # NFKC: full-width letters
 
 
-@pytest.mark.parametrize(("reply", "want"), [
-    ("Paris", 1.0), ("paris.", 1.0), ("  PARIS \n", 1.0), ('"Paris!"', 1.0),
-    ("The capital is Paris.", 0.0), ("", 0.0), ("Pari s", 0.0), ("Paris Paris", 0.0),
-])
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ("Paris", 1.0),
+        ("paris.", 1.0),
+        ("  PARIS \n", 1.0),
+        ('"Paris!"', 1.0),
+        ("The capital is Paris.", 0.0),
+        ("", 0.0),
+        ("Pari s", 0.0),
+        ("Paris Paris", 0.0),
+    ],
+)
 def test_exact(reply: str, want: float) -> None:
     assert score("exact", reply, item("Paris")) == want
 
@@ -45,10 +60,17 @@ def test_exact_any_of_several_references() -> None:
     assert score("exact", "H2O2", it) == 0.0
 
 
-@pytest.mark.parametrize(("reply", "want"), [
-    ("The capital is Paris.", 1.0), ("PARIS", 1.0), ("Parisian food", 0.0), ("", 0.0),
-    ("I don't know", 0.0), ("paris, france", 1.0),
-])
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ("The capital is Paris.", 1.0),
+        ("PARIS", 1.0),
+        ("Parisian food", 0.0),
+        ("", 0.0),
+        ("I don't know", 0.0),
+        ("paris, france", 1.0),
+    ],
+)
 def test_contains_on_word_boundaries(reply: str, want: float) -> None:
     assert score("contains", reply, item("Paris")) == want
 
@@ -79,20 +101,40 @@ def test_regex_sources_in_order() -> None:
         get_scorer("regex").check(item(None))
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("The answer is 18.", 18.0), ("She makes $18.00 a day", 18.0), ("1,234 apples", 1234.0),
-    ("Total: $1,234.50.", 1234.5), ("It fell to -3.5 degrees", -3.5), ("50%", 50.0),
-    ("3 + 5 = 8. The answer is 8", 8.0), ("#### 72", 72.0), ("so 9 * 2 = 18\n#### 18\nthanks 5", 18.0),
-    ("no digits here", None), ("", None), ("18.", 18.0),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("The answer is 18.", 18.0),
+        ("She makes $18.00 a day", 18.0),
+        ("1,234 apples", 1234.0),
+        ("Total: $1,234.50.", 1234.5),
+        ("It fell to -3.5 degrees", -3.5),
+        ("50%", 50.0),
+        ("3 + 5 = 8. The answer is 8", 8.0),
+        ("#### 72", 72.0),
+        ("so 9 * 2 = 18\n#### 18\nthanks 5", 18.0),
+        ("no digits here", None),
+        ("", None),
+        ("18.", 18.0),
+    ],
+)
 def test_last_number(text: str, want: float | None) -> None:
     assert last_number(text) == want
 
 
-@pytest.mark.parametrize(("reply", "want"), [
-    ("The answer is 18.", 1.0), ("$18", 1.0), ("18.0", 1.0), ("I think 17, no wait, 18", 1.0),
-    ("18 eggs, so she earns 36", 0.0), ("eighteen", 0.0), ("", 0.0), ("18,000", 0.0),
-])
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ("The answer is 18.", 1.0),
+        ("$18", 1.0),
+        ("18.0", 1.0),
+        ("I think 17, no wait, 18", 1.0),
+        ("18 eggs, so she earns 36", 0.0),
+        ("eighteen", 0.0),
+        ("", 0.0),
+        ("18,000", 0.0),
+    ],
+)
 def test_numeric(reply: str, want: float) -> None:
     assert score("numeric", reply, item("18")) == want
 
@@ -103,16 +145,36 @@ def test_numeric_gsm8k_reference_and_bad_reference() -> None:
         get_scorer("numeric").check(item("eighteen"))
 
 
-@pytest.mark.parametrize(("reply", "want"), [
-    ("B", "B"), ("b", "B"), ("(B)", "B"), ("B.", "B"), ("B) Jupiter", "B"), ("The answer is (B)", "B"),
-    ("The answer is B because Jupiter is large.", "B"), ("Answer: b", "B"), ("answer: **C**", "C"),
-    ("I think the correct option is D.", "D"), ("A good question. The answer is C.", "C"),
-    ("A. Mars", "A"), ("A", "A"), ("A is correct", "A"), ("Jupiter", "B"),
-    ("A lot of people say D", "D"), ("I'd say (C).", "C"),
-    # no clear choice
-    ("", None), ("I don't know", None), ("A or B", None), ("the answer is a bit unclear", None),
-    ("E", None), ("Both Mars and Venus", None), ("(A) or (B)", None),
-])
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ("B", "B"),
+        ("b", "B"),
+        ("(B)", "B"),
+        ("B.", "B"),
+        ("B) Jupiter", "B"),
+        ("The answer is (B)", "B"),
+        ("The answer is B because Jupiter is large.", "B"),
+        ("Answer: b", "B"),
+        ("answer: **C**", "C"),
+        ("I think the correct option is D.", "D"),
+        ("A good question. The answer is C.", "C"),
+        ("A. Mars", "A"),
+        ("A", "A"),
+        ("A is correct", "A"),
+        ("Jupiter", "B"),
+        ("A lot of people say D", "D"),
+        ("I'd say (C).", "C"),
+        # no clear choice
+        ("", None),
+        ("I don't know", None),
+        ("A or B", None),
+        ("the answer is a bit unclear", None),
+        ("E", None),
+        ("Both Mars and Venus", None),
+        ("(A) or (B)", None),
+    ],
+)
 def test_extract_choice(reply: str, want: str | None) -> None:
     assert extract_choice(reply, "ABCD", ["Mars", "Jupiter", "Venus", "Earth"]) == want
 
@@ -134,19 +196,28 @@ def test_choice_more_than_four_options() -> None:
     assert extract_choice("E", "ABCD") is None
 
 
-SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-          "required": ["name", "age"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
 
 
-@pytest.mark.parametrize(("reply", "want"), [
-    ('{"name": "Ann", "age": 3}', 1.0),
-    ('```json\n{"name": "Ann", "age": 3}\n```', 1.0),
-    ('Sure! Here it is: {"name": "Ann", "age": 3} Hope that helps.', 1.0),
-    ('{"name": "Ann", "age": "3"}', 0.0),  # wrong type
-    ('{"name": "Ann"}', 0.0),  # missing key
-    ('{"name": "Ann", "age": 3', 0.0),  # truncated
-    ("name: Ann, age: 3", 0.0), ("", 0.0), ("null", 0.0), ("[1, 2]", 0.0),
-])
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ('{"name": "Ann", "age": 3}', 1.0),
+        ('```json\n{"name": "Ann", "age": 3}\n```', 1.0),
+        ('Sure! Here it is: {"name": "Ann", "age": 3} Hope that helps.', 1.0),
+        ('{"name": "Ann", "age": "3"}', 0.0),  # wrong type
+        ('{"name": "Ann"}', 0.0),  # missing key
+        ('{"name": "Ann", "age": 3', 0.0),  # truncated
+        ("name: Ann, age: 3", 0.0),
+        ("", 0.0),
+        ("null", 0.0),
+        ("[1, 2]", 0.0),
+    ],
+)
 def test_json_schema(reply: str, want: float) -> None:
     assert score("json_schema", reply, item(None, schema=SCHEMA)) == want
 
@@ -182,11 +253,21 @@ async def test_function_scorer(tmp_path: Path) -> None:
         get_scorer("bogus")
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("Solid answer.\nRating: [[7]]", 7.0), ("[[3]] at first, but on reflection Rating: [[6]]", 6.0),
-    ("Rating: [[8.5]]", 8.5), ("Rating: [[ 9 / 10 ]]", 9.0), ("Rating: 4", 4.0), ("rating: **5**/10", 5.0),
-    ("Rating: [[11]]", None), ("Rating: [[0]]", None), ("I refuse to rate.", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Solid answer.\nRating: [[7]]", 7.0),
+        ("[[3]] at first, but on reflection Rating: [[6]]", 6.0),
+        ("Rating: [[8.5]]", 8.5),
+        ("Rating: [[ 9 / 10 ]]", 9.0),
+        ("Rating: 4", 4.0),
+        ("rating: **5**/10", 5.0),
+        ("Rating: [[11]]", None),
+        ("Rating: [[0]]", None),
+        ("I refuse to rate.", None),
+        ("", None),
+    ],
+)
 def test_parse_rating(text: str, want: float | None) -> None:
     assert parse_rating(text) == want
 

@@ -24,10 +24,19 @@ def test_wilson_against_published_values() -> None:
     assert stats.wilson(0, 0) is None
 
 
-@pytest.mark.parametrize(("df", "t"), [
-    (1, 12.706205), (2, 4.302653), (3, 3.182446), (4, 2.776445), (9, 2.262157), (29, 2.045230),
-    (120, 1.979930), (5000, 1.960439),
-])
+@pytest.mark.parametrize(
+    ("df", "t"),
+    [
+        (1, 12.706205),
+        (2, 4.302653),
+        (3, 3.182446),
+        (4, 2.776445),
+        (9, 2.262157),
+        (29, 2.045230),
+        (120, 1.979930),
+        (5000, 1.960439),
+    ],
+)
 def test_t_quantile_table(df: int, t: float) -> None:
     assert stats.t_quantile(df) == pytest.approx(t, abs=1e-6)
 
@@ -88,7 +97,7 @@ def test_jsonl_fields_fewshot_and_choices(tmp_path: Path) -> None:
 def test_csv_with_json_columns(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text(
-        'id,prompt,reference,choices,schema\n'
+        "id,prompt,reference,choices,schema\n"
         'x1,"Pick, one",A,"[""yes"", ""no""]",\n'
         'x2,"Give JSON",,,"{""type"": ""object""}"\n',
         encoding="utf-8",
@@ -98,15 +107,18 @@ def test_csv_with_json_columns(tmp_path: Path) -> None:
     assert b.schema == {"type": "object"} and b.reference is None
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"prompt": "a"}\nnot json\n', "line 2: not valid JSON"),
-    ('{"reference": "a"}\n', "no 'prompt'"),
-    ('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "duplicate id"),
-    ('{"prompt": "a", "choices": ["only one"]}\n', "choices"),
-    ('{"prompt": "a", "schema": "{bad"}\n', "'schema' is not valid JSON"),
-    ('[1, 2]\n', "must be a JSON object"),
-    ("", "no items"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"prompt": "a"}\nnot json\n', "line 2: not valid JSON"),
+        ('{"reference": "a"}\n', "no 'prompt'"),
+        ('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "duplicate id"),
+        ('{"prompt": "a", "choices": ["only one"]}\n', "choices"),
+        ('{"prompt": "a", "schema": "{bad"}\n', "'schema' is not valid JSON"),
+        ("[1, 2]\n", "must be a JSON object"),
+        ("", "no items"),
+    ],
+)
 def test_bad_datasets(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(content)

@@ -57,7 +57,7 @@ routes:
     objective: cheapest
 """
 
-CONFIG_OFF = CONFIG.replace("auth: {mode: keys}", "auth: {mode: \"off\"}")
+CONFIG_OFF = CONFIG.replace("auth: {mode: keys}", 'auth: {mode: "off"}')
 
 
 @dataclass
@@ -112,8 +112,24 @@ def make_bench_run(bench_dir: Path, config_path: Path, run_id: str = "quiz-run")
     out = bench_dir / run_id
     env = {**os.environ, "TANDEM_HOME": str(bench_dir.parent / "bench-home")}
     env.pop("TANDEM_CONFIG", None)
-    cmd = [sys.executable, "-m", "tandem", "bench", "--config", str(config_path), "--out", str(out),
-           "--models", "cheap,strong", "--routes", "auto", "--limit", "4", "--quiet", "--no-ledger"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tandem",
+        "bench",
+        "--config",
+        str(config_path),
+        "--out",
+        str(out),
+        "--models",
+        "cheap,strong",
+        "--routes",
+        "auto",
+        "--limit",
+        "4",
+        "--quiet",
+        "--no-ledger",
+    ]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
         ok = proc.returncode == 0 and (out / "report.html").is_file()
@@ -122,16 +138,43 @@ def make_bench_run(bench_dir: Path, config_path: Path, run_id: str = "quiz-run")
     if not ok:
         out.mkdir(parents=True, exist_ok=True)
         report = {
-            "title": "Price, quality and latency on \u201cquiz\u201d", "created": "2026-01-02 03:04 UTC",
+            "title": "Price, quality and latency on \u201cquiz\u201d",
+            "created": "2026-01-02 03:04 UTC",
             "dataset": {"name": "quiz", "source": "fixture", "items": 4},
             "findings": ["Best quality: strong."],
             "targets": [
-                {"target": "cheap", "kind": "model", "requests": 4, "errors": 0, "score": 0.5, "ci_low": 0.1,
-                 "ci_high": 0.9, "binary": True, "cost_per_1k": 0.006, "latency_p50": 0.05,
-                 "latency_p95": 0.08, "ttft_p50": 0.02, "served": {"cheap": 4}, "on_cost_frontier": True},
-                {"target": "strong", "kind": "model", "requests": 4, "errors": 0, "score": 0.75, "ci_low": 0.3,
-                 "ci_high": 0.95, "binary": True, "cost_per_1k": 0.2, "latency_p50": 0.04,
-                 "latency_p95": 0.05, "ttft_p50": 0.02, "served": {"strong": 4}, "on_cost_frontier": True},
+                {
+                    "target": "cheap",
+                    "kind": "model",
+                    "requests": 4,
+                    "errors": 0,
+                    "score": 0.5,
+                    "ci_low": 0.1,
+                    "ci_high": 0.9,
+                    "binary": True,
+                    "cost_per_1k": 0.006,
+                    "latency_p50": 0.05,
+                    "latency_p95": 0.08,
+                    "ttft_p50": 0.02,
+                    "served": {"cheap": 4},
+                    "on_cost_frontier": True,
+                },
+                {
+                    "target": "strong",
+                    "kind": "model",
+                    "requests": 4,
+                    "errors": 0,
+                    "score": 0.75,
+                    "ci_low": 0.3,
+                    "ci_high": 0.95,
+                    "binary": True,
+                    "cost_per_1k": 0.2,
+                    "latency_p50": 0.04,
+                    "latency_p95": 0.05,
+                    "ttft_p50": 0.02,
+                    "served": {"strong": 4},
+                    "on_cost_frontier": True,
+                },
             ],
             "files": {"report.html": str(out / "report.html")},
         }
@@ -140,7 +183,9 @@ def make_bench_run(bench_dir: Path, config_path: Path, run_id: str = "quiz-run")
         (out / "report.html").write_text(
             "<!doctype html><html><head><title>report</title></head><body><main>"
             "<h1>Price, quality and latency on \u201cquiz\u201d</h1><table><tr><td>cheap</td></tr></table>"
-            "</main></body></html>", encoding="utf-8")
+            "</main></body></html>",
+            encoding="utf-8",
+        )
     return out
 
 
@@ -194,9 +239,18 @@ def browser() -> Iterator[Any]:
     profile = tempfile.mkdtemp(prefix="tandem-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,1000", f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)

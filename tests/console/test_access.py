@@ -152,8 +152,11 @@ def test_bench_paths_only_for_the_operator(console: Console, keys: dict[str, str
 @pytest.mark.parametrize("bad", ["..", "..%2F..%2Fetc", ".hidden", "a" * 200, "x%00y", "nope"])
 def test_bench_run_ids_cannot_escape(console: Console, bad: str) -> None:
     with console.client(ADMIN_KEY) as c:
-        for path in (f"/console/api/bench/{bad}", f"/console/api/bench/{bad}/report",
-                     f"/console/api/bench/{bad}/files/summary.csv"):
+        for path in (
+            f"/console/api/bench/{bad}",
+            f"/console/api/bench/{bad}/report",
+            f"/console/api/bench/{bad}/files/summary.csv",
+        ):
             r = c.get(path)
             assert r.status_code in (400, 404), (path, r.status_code)
             assert "root:" not in r.text
@@ -193,10 +196,12 @@ def test_bad_tickets_are_refused(console: Console, keys: dict[str, str]) -> None
     ticket = parse_qs(urlparse(url).query)["ticket"][0]
     holder, expires, mac = ticket.split(".")
     forged = [
-        f"{holder}.{int(expires) + 3600}.{mac}",           # a longer life
-        f"{holder}.{expires}.{'0' * len(mac)}",            # a made-up MAC
-        f"admin.{expires}.{mac}",                          # another holder
-        "garbage", "", "a.b.c.d",
+        f"{holder}.{int(expires) + 3600}.{mac}",  # a longer life
+        f"{holder}.{expires}.{'0' * len(mac)}",  # a made-up MAC
+        f"admin.{expires}.{mac}",  # another holder
+        "garbage",
+        "",
+        "a.b.c.d",
     ]
     for bad in forged:
         r = httpx.get(f"{console.url}/console/api/bench/{RUN}/report", params={"ticket": bad})

@@ -43,4 +43,3 @@ def test_auth_off_wrong_key_is_still_refused(local: Console) -> None:
     with local.client(ADMIN_KEY) as c:
         assert c.get("/console/api/session").json()["viewer"]["role"] == "admin"
         assert c.get("/admin/keys").status_code == 200
-

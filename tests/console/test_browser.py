@@ -26,8 +26,7 @@ def wait_for(driver: Any, condition: Callable[[Any], Any], timeout: float = 15, 
 
     # The dashboard redraws every few seconds: elements may go stale between reads.
     ignored = (NoSuchElementException, StaleElementReferenceException)
-    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(
-        condition, message=what)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(condition, message=what)
 
 
 def text(driver: Any, selector: str) -> str:
@@ -83,8 +82,11 @@ def send_prompt(driver: Any, text: str) -> None:
 
 
 def finished_replies(driver: Any, n: int) -> list[Any]:
-    return wait_for(driver, lambda d: (lambda els: els if len(els) >= n else False)(
-        all_css(d, ".msg.assistant[data-done=true]")), what=f"{n} finished replies")
+    return wait_for(
+        driver,
+        lambda d: (lambda els: els if len(els) >= n else False)(all_css(d, ".msg.assistant[data-done=true]")),
+        what=f"{n} finished replies",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -132,8 +134,10 @@ def test_streamed_chat_shows_answer_cost_and_privacy(browser: Any, console: Cons
     send_prompt(browser, "Hi! Write to me at jane.doe@example.com please")
     (reply,) = finished_replies(browser, 1)
     assert reply.find_element("css selector", ".bubble").text == CHEAP_REPLY
-    meta = {cls: reply.find_element("css selector", f".{cls} .v").text
-            for cls in ("meta-model", "meta-reason", "meta-cost", "meta-latency", "meta-tokens", "meta-privacy")}
+    meta = {
+        cls: reply.find_element("css selector", f".{cls} .v").text
+        for cls in ("meta-model", "meta-reason", "meta-cost", "meta-latency", "meta-tokens", "meta-privacy")
+    }
     assert meta["meta-model"] == "cheap via auto"
     assert meta["meta-reason"].startswith("why: cheapest")
     prompt_tokens = len("Hi! Write to me at jane.doe@example.com please".split())
@@ -216,8 +220,9 @@ def test_dashboard_updates_live(browser: Any, console: Console) -> None:
         console.chat(key, "one two three")
     console.chat(key, "and one for the strong model", model="strong")
     # No reload: the page polls and the numbers change.
-    wait_for(browser, lambda d: css(d, "[data-kpi=requests] .k-value").text == "5", timeout=20,
-             what="requests KPI reaches 5")
+    wait_for(
+        browser, lambda d: css(d, "[data-kpi=requests] .k-value").text == "5", timeout=20, what="requests KPI reaches 5"
+    )
     assert browser.execute_script("return window.__same_page === true")
     wait_for(browser, lambda d: "strong" in css(d, "[data-table=by-model]").text)
     spend = text(browser, "[data-kpi=spend] .k-value")
@@ -379,8 +384,7 @@ def test_narrow_screen(browser: Any, console: Console) -> None:
         wait_for(browser, lambda d: css(d, "[data-kpi=requests] .k-value").text != "")
         shot(browser, "13-dashboard-narrow")
         # Chromium keeps windows at least 500 px wide; compare with the real viewport.
-        width, viewport = browser.execute_script(
-            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        width, viewport = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
         assert width <= viewport, (width, viewport)  # no sideways scrolling of the page itself
     finally:
         browser.set_window_size(size["width"], size["height"])
@@ -404,8 +408,12 @@ return {unlabeled, unnamedButtons, h1: document.querySelectorAll('main h1').leng
 def test_every_control_has_a_name(browser: Any, console: Console) -> None:
     """Labels for every field, names for every button, one h1 per page, named charts."""
     open_console(browser, console, "", token=ADMIN_KEY)
-    for view, ready in (("playground", "#prompt"), ("dashboard", "[data-kpi=requests]"),
-                        ("bench", "[data-table=bench-runs]"), ("keys", "details.create-wrap summary")):
+    for view, ready in (
+        ("playground", "#prompt"),
+        ("dashboard", "[data-kpi=requests]"),
+        ("bench", "[data-table=bench-runs]"),
+        ("keys", "details.create-wrap summary"),
+    ):
         browser.get(f"{console.url}/console#/{view}")
         visible(browser, ready)
         if view == "keys":

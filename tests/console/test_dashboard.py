@@ -86,8 +86,9 @@ def test_series_latency_and_recent(served: tuple[Console, str]) -> None:
 
 
 def test_errors_count_in_the_error_rate(start_server: Callable[..., Any]) -> None:
-    failing = CONFIG.replace("options: {replies: [\"" + STRONG_REPLY + "\"], delay_ms: 20}",
-                             "options: {errors: [400, 400]}")
+    failing = CONFIG.replace(
+        'options: {replies: ["' + STRONG_REPLY + '"], delay_ms: 20}', "options: {errors: [400, 400]}"
+    )
     server = start_server(failing, env={"TANDEM_ADMIN_KEY": ADMIN_KEY})
     console = Console(server, server.home)
     with console.client(ADMIN_KEY) as c:
@@ -126,10 +127,10 @@ def test_savings_ignore_direct_calls_and_unknown_routes() -> None:
     models = {m.name: m for m in (_model("a", 0.5, 1, 2), _model("b", 0.9, 10, 20))}
     routes = {"r": RouteConfig(name="r", candidates=["a", "b"])}
     matrix = {
-        ("r", "a"): [2, 0, 100, 50, 0.0002],       # requests, errors, prompt, completion, cost
+        ("r", "a"): [2, 0, 100, 50, 0.0002],  # requests, errors, prompt, completion, cost
         ("r", "b"): [1, 0, 10, 10, 0.0003],
-        ("", "a"): [5, 0, 1000, 1000, 0.003],      # direct: not a route
-        ("gone", "a"): [1, 0, 10, 10, 0.00003],    # a route no longer configured
+        ("", "a"): [5, 0, 1000, 1000, 0.003],  # direct: not a route
+        ("gone", "a"): [1, 0, 10, 10, 0.00003],  # a route no longer configured
     }
     mix, savings = _routing(matrix, routes, models)
     assert [m["route"] for m in mix] == ["gone", "r"]

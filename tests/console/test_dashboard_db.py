@@ -37,8 +37,7 @@ async def _reset_pg(url: str) -> None:
 
     engine = create_async_engine(parse_database_url(url).sqlalchemy_url)
     async with engine.begin() as conn:
-        for table in ("usage_daily", "usage_events", "budget_state", "api_keys", "store_meta",
-                      "store_alembic_version"):
+        for table in ("usage_daily", "usage_events", "budget_state", "api_keys", "store_meta", "store_alembic_version"):
             await conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     await engine.dispose()
 
@@ -56,8 +55,12 @@ async def store(
             pytest.skip("TANDEM_TEST_POSTGRES_URL is not set")
         url = PG_URL
         await _reset_pg(url)
-    config = Config(models=MODELS, routes=ROUTES, auth=AuthConfig(mode="keys"),
-                    store=StoreConfig(url=url, ledger_flush_seconds=0.02))
+    config = Config(
+        models=MODELS,
+        routes=ROUTES,
+        auth=AuthConfig(mode="keys"),
+        store=StoreConfig(url=url, ledger_flush_seconds=0.02),
+    )
     s = open_store(config)
     await s.start()
     try:
@@ -66,8 +69,9 @@ async def store(
         await s.aclose()
 
 
-def _call(key: KeyInfo, model: str, route: str | None, p: int, c: int, *, status: int = 200,
-          latency: float = 0.1) -> Call:
+def _call(
+    key: KeyInfo, model: str, route: str | None, p: int, c: int, *, status: int = 200, latency: float = 0.1
+) -> Call:
     call = Call(endpoint="chat", requested=route or model, body={}, params=None, key=key)
     call.model, call.provider = model, "fake"
     price = next(m.price for m in MODELS if m.name == model)

@@ -16,8 +16,13 @@ from tandem.errors import AuthenticationError, InvalidRequest, NotFound
 
 
 def test_list_runs_reads_tandem_bench_output(tmp_path: Path) -> None:
-    report = {"title": "On quiz", "created": "2026-01-02 03:04 UTC", "dataset": {"name": "quiz", "items": 5},
-              "targets": [{"target": "cheap"}, {"target": "auto"}], "files": {"x": "/secret/path"}}
+    report = {
+        "title": "On quiz",
+        "created": "2026-01-02 03:04 UTC",
+        "dataset": {"name": "quiz", "items": 5},
+        "targets": [{"target": "cheap"}, {"target": "auto"}],
+        "files": {"x": "/secret/path"},
+    }
     a = tmp_path / "a"
     a.mkdir()
     (a / "report.json").write_text(json.dumps(report))
@@ -71,8 +76,12 @@ def test_bench_roots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TANDEM_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TANDEM_BENCH_DIR", f"{tmp_path / 'x'}:{tmp_path / 'y'}")
     monkeypatch.chdir(tmp_path)
-    assert bench.bench_roots() == [tmp_path / "x", tmp_path / "y", tmp_path / "home" / "bench",
-                                   tmp_path / "bench-results"]
+    assert bench.bench_roots() == [
+        tmp_path / "x",
+        tmp_path / "y",
+        tmp_path / "home" / "bench",
+        tmp_path / "bench-results",
+    ]
     # The first root holding a run id wins.
     for where in ("y", "bench-results"):
         (tmp_path / where / "r1").mkdir(parents=True)

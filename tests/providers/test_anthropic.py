@@ -100,9 +100,7 @@ async def test_url_headers_and_minimal_body() -> None:
     assert req.headers["x-api-key"] == KEY
     assert req.headers["anthropic-version"] == "2023-06-01"
     assert req.headers["content-type"] == "application/json"
-    assert mock.json_bodies() == [
-        {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4096}
-    ]
+    assert mock.json_bodies() == [{"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4096}]
 
 
 async def test_options_base_url_and_extra_headers() -> None:
@@ -324,9 +322,7 @@ async def test_response_format_is_emulated_in_system() -> None:
     assert sent["system"].startswith("Be terse.\n\nRespond with only a single valid JSON object")
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     sent = await sent_body(
-        chat(
-            response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
-        )
+        chat(response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}})
     )
     assert "conforms to this JSON Schema" in sent["system"]
     assert json.dumps(schema, separators=(",", ":"), sort_keys=True) in sent["system"]
@@ -339,9 +335,7 @@ async def test_cache_control_keeps_system_blocks() -> None:
         "content": [{"type": "text", "text": "Long doc", "cache_control": {"type": "ephemeral"}}],
     }
     sent = await sent_body(chat(messages=[system, {"role": "user", "content": "Q"}]))
-    assert sent["system"] == [
-        {"type": "text", "text": "Long doc", "cache_control": {"type": "ephemeral"}}
-    ]
+    assert sent["system"] == [{"type": "text", "text": "Long doc", "cache_control": {"type": "ephemeral"}}]
 
 
 async def test_prefill_trailing_whitespace_trimmed() -> None:
@@ -385,9 +379,7 @@ async def test_prefill_trailing_whitespace_trimmed() -> None:
                 messages=[
                     {
                         "role": "user",
-                        "content": [
-                            {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}
-                        ],
+                        "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}],
                     }
                 ]
             ),
@@ -490,9 +482,7 @@ async def test_finish_reasons(stop: str, finish: str) -> None:
 
 async def test_completions_endpoint() -> None:
     provider, mock = make(message([{"type": "text", "text": " there"}], stop_reason="max_tokens"))
-    result = await provider.send(
-        "completions", {"model": MODEL, "prompt": ["Hello"], "max_tokens": 5, "stop": "\n"}
-    )
+    result = await provider.send("completions", {"model": MODEL, "prompt": ["Hello"], "max_tokens": 5, "stop": "\n"})
     assert mock.json_bodies() == [
         {
             "model": MODEL,
@@ -502,17 +492,13 @@ async def test_completions_endpoint() -> None:
         }
     ]
     assert result.body["object"] == "text_completion"
-    assert result.body["choices"] == [
-        {"index": 0, "text": " there", "finish_reason": "length", "logprobs": None}
-    ]
+    assert result.body["choices"] == [{"index": 0, "text": " there", "finish_reason": "length", "logprobs": None}]
     assert result.body["usage"]["total_tokens"] == 17
     with pytest.raises(UnsupportedParameter):
         await provider.send("completions", {"model": MODEL, "prompt": ["a", "b"]})
 
 
-@pytest.mark.parametrize(
-    "body", [b"not json", b'{"id": "msg_1"}', b'{"content": [{"type": "text"}]}', b"[1]"]
-)
+@pytest.mark.parametrize("body", [b"not json", b'{"id": "msg_1"}', b'{"content": [{"type": "text"}]}', b"[1]"])
 async def test_malformed_reply(body: bytes) -> None:
     provider, _ = make(MockResponse(200, body))
     with pytest.raises(UpstreamError, match="claude sent"):
@@ -527,9 +513,7 @@ def anthropic_error(kind: str, msg: str) -> bytes:
 
 
 async def test_429_with_retry_after() -> None:
-    provider, _ = make(
-        MockResponse(429, anthropic_error("rate_limit_error", "Slow down"), {"retry-after": "7"})
-    )
+    provider, _ = make(MockResponse(429, anthropic_error("rate_limit_error", "Slow down"), {"retry-after": "7"}))
     with pytest.raises(UpstreamRateLimited) as info:
         await provider.send("chat", chat())
     assert info.value.retry_after == 7.0
@@ -563,9 +547,7 @@ async def test_400_and_context_length() -> None:
     provider, _ = make(MockResponse(400, anthropic_error("invalid_request_error", "bad role")))
     with pytest.raises(UpstreamBadRequest):
         await provider.send("chat", chat())
-    too_long = anthropic_error(
-        "invalid_request_error", "prompt is too long: 210000 tokens > 200000"
-    )
+    too_long = anthropic_error("invalid_request_error", "prompt is too long: 210000 tokens > 200000")
     provider, _ = make(MockResponse(400, too_long))
     with pytest.raises(ContextLengthExceeded):
         await provider.send("chat", chat())
@@ -701,9 +683,7 @@ async def test_stream_tool_index_counts_tool_calls_only() -> None:
     ]
     provider, _ = make(MockResponse(200, sse(*events)))
     chunks = await collect(provider.stream("chat", chat()))
-    calls = [
-        tc for c in chunks if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls", [])
-    ]
+    calls = [tc for c in chunks if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert [(tc["index"], tc.get("id")) for tc in calls] == [
         (0, "t1"),
         (0, None),
@@ -765,9 +745,7 @@ async def test_stream_error_event_mid_stream() -> None:
 
 
 async def test_stream_http_errors_before_stream() -> None:
-    provider, _ = make(
-        MockResponse(429, anthropic_error("rate_limit_error", "slow"), {"retry-after": "3"})
-    )
+    provider, _ = make(MockResponse(429, anthropic_error("rate_limit_error", "slow"), {"retry-after": "3"}))
     with pytest.raises(UpstreamRateLimited) as info:
         await collect(provider.stream("chat", chat()))
     assert info.value.retry_after == 3.0

@@ -38,20 +38,22 @@ HAVE_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 needs_model = pytest.mark.skipif(not HAVE_LLAMA, reason="llama-cpp-python is not installed")
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
-TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]}}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def llama_config(**options: Any) -> ModelConfig:
-    return ModelConfig(name="test-llama", provider="llama_cpp", model="test-model",
-                       max_concurrency=1, options=options)
+    return ModelConfig(name="test-llama", provider="llama_cpp", model="test-model", max_concurrency=1, options=options)
 
 
 def chat(text: str, **extra: Any) -> dict[str, Any]:
-    return {"model": "SmolLM2-135M-Instruct",
-            "messages": [{"role": "user", "content": text}], **extra}
+    return {"model": "SmolLM2-135M-Instruct", "messages": [{"role": "user", "content": text}], **extra}
 
 
 # --- without a model ---------------------------------------------------------
@@ -96,11 +98,16 @@ async def test_missing_file_is_unhealthy_and_unavailable(tmp_path: Path) -> None
         (chat("hi", logprobs=True), UnsupportedParameter, "logprobs"),
         (chat("hi", tools=[TOOL]), UnsupportedParameter, "tools"),
         (chat("hi", tools=[TOOL], tool_choice="auto"), UnsupportedParameter, "tools"),
-        (chat("hi", tools=[TOOL], tool_choice={"type": "function", "function": {"name": "x"}}),
-         InvalidRequest, "tool_choice"),
-        ({"messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:,"}}]}]},
-         UnsupportedParameter, "messages[0].content"),
+        (
+            chat("hi", tools=[TOOL], tool_choice={"type": "function", "function": {"name": "x"}}),
+            InvalidRequest,
+            "tool_choice",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]},
+            UnsupportedParameter,
+            "messages[0].content",
+        ),
         (chat("hi", response_format={"type": "xml"}), UnsupportedParameter, "response_format"),
     ],
 )
@@ -136,8 +143,9 @@ async def collect(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def content(chunks: list[dict[str, Any]]) -> list[str]:
-    return [c["choices"][0]["delta"]["content"] for c in chunks
-            if c["choices"] and c["choices"][0]["delta"].get("content")]
+    return [
+        c["choices"][0]["delta"]["content"] for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")
+    ]
 
 
 @pytest.mark.model
@@ -189,15 +197,27 @@ async def test_stream_chunks_then_usage_matching_the_unstreamed_reply(
 @needs_model
 @module_loop
 async def test_json_object_reply_parses(local: LlamaCppProvider) -> None:
-    body = chat('Return a JSON object with one key "answer" holding the capital of France.',
-                max_tokens=48, temperature=0, response_format={"type": "json_object"})
+    body = chat(
+        'Return a JSON object with one key "answer" holding the capital of France.',
+        max_tokens=48,
+        temperature=0,
+        response_format={"type": "json_object"},
+    )
     result = await local.send("chat", body)
     value = json.loads(result.body["choices"][0]["message"]["content"])
     assert isinstance(value, dict)
-    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
-              "required": ["city"], "additionalProperties": False}
-    body = chat("Name a city.", max_tokens=32, temperature=0, response_format={
-        "type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    body = chat(
+        "Name a city.",
+        max_tokens=32,
+        temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
+    )
     result = await local.send("chat", body)
     value = json.loads(result.body["choices"][0]["message"]["content"])
     assert list(value) == ["city"] and isinstance(value["city"], str)
@@ -207,8 +227,13 @@ async def test_json_object_reply_parses(local: LlamaCppProvider) -> None:
 @needs_model
 @module_loop
 async def test_named_tool_choice_yields_a_tool_call(local: LlamaCppProvider) -> None:
-    body = chat("Weather in Paris?", max_tokens=32, temperature=0, tools=[TOOL],
-                tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    body = chat(
+        "Weather in Paris?",
+        max_tokens=32,
+        temperature=0,
+        tools=[TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
     result = await local.send("chat", body)
     choice = result.body["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
@@ -234,8 +259,7 @@ async def test_event_loop_stays_responsive_during_generation(local: LlamaCppProv
 
     task = asyncio.create_task(ticker())
     started = time.perf_counter()
-    result = await local.send("completions", {"prompt": "Once upon a time", "max_tokens": 48,
-                                              "temperature": 0})
+    result = await local.send("completions", {"prompt": "Once upon a time", "max_tokens": 48, "temperature": 0})
     elapsed = time.perf_counter() - started
     done.set()
     await task
@@ -255,8 +279,7 @@ async def test_concurrency_limit_queues_requests(local: LlamaCppProvider) -> Non
 
     async def run(tag: str, prompt: str) -> int:
         n = 0
-        async for chunk in local.stream("completions", {"prompt": prompt, "max_tokens": 12,
-                                                        "temperature": 0}):
+        async for chunk in local.stream("completions", {"prompt": prompt, "max_tokens": 12, "temperature": 0}):
             seen.append((tag, time.perf_counter()))
             if chunk["choices"]:
                 n += 1
@@ -275,8 +298,10 @@ async def test_concurrency_limit_queues_requests(local: LlamaCppProvider) -> Non
 @needs_model
 @module_loop
 async def test_closing_a_stream_stops_generation(local: LlamaCppProvider) -> None:
-    stream = cast(AsyncGenerator[dict[str, Any], None], local.stream(
-        "completions", {"prompt": "1, 2, 3, 4,", "max_tokens": 4000, "temperature": 0}))
+    stream = cast(
+        AsyncGenerator[dict[str, Any], None],
+        local.stream("completions", {"prompt": "1, 2, 3, 4,", "max_tokens": 4000, "temperature": 0}),
+    )
     got = 0
     async for chunk in stream:
         if chunk["choices"] and chunk["choices"][0]["text"]:
@@ -298,8 +323,7 @@ async def test_closing_a_stream_stops_generation(local: LlamaCppProvider) -> Non
 @needs_model
 @module_loop
 async def test_cancelled_request_releases_its_slot(local: LlamaCppProvider) -> None:
-    task = asyncio.create_task(
-        local.send("completions", {"prompt": "1, 2, 3,", "max_tokens": 4000, "temperature": 0}))
+    task = asyncio.create_task(local.send("completions", {"prompt": "1, 2, 3,", "max_tokens": 4000, "temperature": 0}))
     await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -340,6 +364,7 @@ async def test_embeddings_are_normalized_vectors_of_one_dimension(
     assert len({len(v) for v in vectors}) == 1 and len(vectors[0]) > 100
     for v in vectors:
         assert math.isclose(math.sqrt(sum(x * x for x in v)), 1.0, rel_tol=1e-3)
+
     def cosine(a: list[float], b: list[float]) -> float:
         return sum(x * y for x, y in zip(a, b, strict=True))
 
@@ -374,8 +399,7 @@ async def test_gemma_loads_from_its_package_and_completes(
         assert await p.check_health() is True
         assert p.model_path().name == "gemma-3-270m-q4_k_m.gguf"
         assert p.model_path().parent == cache
-        result = await p.send("completions", {"prompt": "The capital of France is",
-                                              "max_tokens": 8, "temperature": 0})
+        result = await p.send("completions", {"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0})
         assert result.body["choices"][0]["text"].strip()
         assert result.body["model"] == "test-model"
         assert 0 < result.usage.completion_tokens <= 8

@@ -72,9 +72,7 @@ def completion(content: str = "Hello!", usage: dict[str, int] | None = None) -> 
                 "finish_reason": "stop",
             }
         ],
-        "usage": usage
-        if usage is not None
-        else {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+        "usage": usage if usage is not None else {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
     }
 
 
@@ -83,9 +81,7 @@ def ok(body: Any) -> MockResponse:
 
 
 def error_body(message: str, code: str | None = None) -> bytes:
-    return json.dumps(
-        {"error": {"message": message, "type": "invalid_request_error", "code": code}}
-    ).encode()
+    return json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": code}}).encode()
 
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -171,10 +167,7 @@ async def test_azure_style_api_key_header_and_api_version_query() -> None:
     )
     await provider.send("chat", CHAT)
     req = mock.requests[0]
-    assert req.url == (
-        "https://res.openai.azure.com/openai/deployments/gpt4o/chat/completions"
-        "?api-version=2024-06-01"
-    )
+    assert req.url == ("https://res.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-06-01")
     headers = {k.lower(): v for k, v in req.headers.items()}
     assert headers["api-key"] == KEY
     assert "authorization" not in headers
@@ -283,9 +276,7 @@ async def test_non_object_json_reply_is_upstream_error() -> None:
 
 
 async def test_429_with_retry_after() -> None:
-    provider, _ = make(
-        MockResponse(429, error_body("Rate limit reached for requests"), {"Retry-After": "7"})
-    )
+    provider, _ = make(MockResponse(429, error_body("Rate limit reached for requests"), {"Retry-After": "7"}))
     with pytest.raises(UpstreamRateLimited) as info:
         await provider.send("chat", CHAT)
     err = info.value
@@ -607,9 +598,7 @@ async def test_stream_status_error_before_first_chunk(status: int, exc_type: typ
 
 
 async def test_stream_context_length_before_first_chunk() -> None:
-    provider, _ = make(
-        MockResponse(400, error_body("This model's maximum context length is 4096 tokens"))
-    )
+    provider, _ = make(MockResponse(400, error_body("This model's maximum context length is 4096 tokens")))
     with pytest.raises(ContextLengthExceeded):
         _ = [c async for c in provider.stream("chat", CHAT)]
 

@@ -48,9 +48,7 @@ def _auth(secret: str | None) -> dict[str, str]:
     return {} if secret is None else {"Authorization": f"Bearer {secret}"}
 
 
-async def _call(
-    c: httpx.AsyncClient, method: str, path: str, body: Any, secret: str | None
-) -> httpx.Response:
+async def _call(c: httpx.AsyncClient, method: str, path: str, body: Any, secret: str | None) -> httpx.Response:
     return await c.request(method, path, json=body, headers=_auth(secret))
 
 
@@ -178,9 +176,7 @@ async def test_admin_usage_and_own_usage(client: httpx.AsyncClient, store: Store
 
 
 @pytest.mark.parametrize("evil", INJECTIONS)
-async def test_injection_in_query_parameters(
-    client: httpx.AsyncClient, store: Store, evil: str
-) -> None:
+async def test_injection_in_query_parameters(client: httpx.AsyncClient, store: Store, evil: str) -> None:
     _a, sa, _b, _sb = await _seed_usage(store)
     for query in ({"by": evil}, {"since": evil}, {"key": evil}):
         r = await client.get("/admin/usage", params=query, headers=_auth(ADMIN_SECRET))

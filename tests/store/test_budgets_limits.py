@@ -27,9 +27,7 @@ async def _spend(store: Store, info: object, amount: float) -> None:
 
 async def _db_spent(store: Store, key_id: str) -> tuple[float, float]:
     async with store.engine.connect() as conn:
-        row = (
-            await conn.execute(select(budget_state).where(budget_state.c.key_id == key_id))
-        ).one()
+        row = (await conn.execute(select(budget_state).where(budget_state.c.key_id == key_id))).one()
     return row.total_spent, row.reserved
 
 
@@ -149,9 +147,7 @@ async def test_local_rate_limits(store: Store) -> None:
 
 
 @pytest.mark.redis
-async def test_redis_rate_limits_shared_by_two_replicas(
-    stores: StoreFactory, redis_url: str
-) -> None:
+async def test_redis_rate_limits_shared_by_two_replicas(stores: StoreFactory, redis_url: str) -> None:
     a = await stores(redis_url=redis_url, coordination="shared")
     b = await stores(redis_url=redis_url, coordination="shared")
     assert a.status()["rate_limits"] == "redis"

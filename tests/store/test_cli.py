@@ -116,9 +116,7 @@ def test_keys_create_list_update_revoke(config_file: str) -> None:
 def test_keys_errors_are_clean(config_file: str) -> None:
     result = CliRunner().invoke(keys, ["revoke", "tk-nope-nope", "--config", config_file])
     assert result.exit_code != 0 and "no such key" in result.output
-    result = CliRunner().invoke(
-        keys, ["create", "--name", "x", "--budget-day", "-5", "--config", config_file]
-    )
+    result = CliRunner().invoke(keys, ["create", "--name", "x", "--budget-day", "-5", "--config", config_file])
     assert result.exit_code != 0 and "budget_day_usd" in result.output
 
 
@@ -134,11 +132,7 @@ def test_usage_command(config_file: str) -> None:
     assert "alpha" in table and "beta" in table and "0.75" in table
 
     rows = list(
-        csv.DictReader(
-            io.StringIO(
-                _invoke(usage, ["--by", "model", "--format", "csv", "--config", config_file])
-            )
-        )
+        csv.DictReader(io.StringIO(_invoke(usage, ["--by", "model", "--format", "csv", "--config", config_file])))
     )
     assert rows == [{**rows[0], "model": "m1", "requests": "3", "cost_usd": "2.75"}]
 

@@ -130,9 +130,7 @@ async def test_revocation_and_changes_across_two_stores(stores: StoreFactory, db
     assert await _eventually_rejected(b, secret, db_url) < 1.0
 
 
-async def test_revocation_from_another_process_sees_epoch(
-    stores: StoreFactory, db_url: str
-) -> None:
+async def test_revocation_from_another_process_sees_epoch(stores: StoreFactory, db_url: str) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("the shared epoch file is SQLite's mechanism")
     a = await stores()
@@ -147,9 +145,7 @@ async def test_revocation_from_another_process_sees_epoch(
 
 
 async def test_allowed_models_enforced_in_admit(store: Store) -> None:
-    _rec, secret = await store.create_key(
-        KeySpec(name="narrow", allowed_models=["m1"], allowed_routes=["auto"])
-    )
+    _rec, secret = await store.create_key(KeySpec(name="narrow", allowed_models=["m1"], allowed_routes=["auto"]))
     info = await store.authenticate(secret)
     assert info is not None and info.allowed_models == frozenset({"m1", "auto"})
     await store.admit(make_call(info, requested="m1"), 0.0)
@@ -177,9 +173,7 @@ async def test_sql_injection_in_tokens_names_and_refs(store: Store, evil: str) -
     assert (await store.get_key(rec.id)).revoked_at is None
 
 
-async def test_wrong_keys_use_constant_time_comparison(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_wrong_keys_use_constant_time_comparison(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     _rec, secret = await store.create_key(KeySpec(name="ct"))
     calls: list[tuple[str, str]] = []
     real = hmac.compare_digest

@@ -18,9 +18,7 @@ from .conftest import StoreFactory, make_call
 
 async def _rows(store: Store) -> int:
     async with store.engine.connect() as conn:
-        return int(
-            (await conn.execute(select(func.count()).select_from(usage_events))).scalar_one()
-        )
+        return int((await conn.execute(select(func.count()).select_from(usage_events))).scalar_one())
 
 
 def _settle_many(store: Store, info: Any, n: int) -> None:

@@ -26,8 +26,7 @@ async def test_migrations_match_schema_module(store: Store) -> None:
     async with store.engine.connect() as conn:
         actual = await conn.run_sync(describe)
     expected = {
-        t.name: ({c.name for c in t.columns}, {i.name for i in t.indexes if i.name})
-        for t in metadata.sorted_tables
+        t.name: ({c.name for c in t.columns}, {i.name for i in t.indexes if i.name}) for t in metadata.sorted_tables
     }
     assert set(actual) == set(expected)
     for name, (columns, indexes) in expected.items():

@@ -18,9 +18,7 @@ DAY0 = dt.datetime(2025, 3, 10, tzinfo=dt.UTC).timestamp()
 _next_id = iter(range(1, 10**9))
 
 
-def _record(
-    key_id: str, ts: float, model: str, route: str | None, cost: float, status: int = 200
-) -> dict[str, Any]:
+def _record(key_id: str, ts: float, model: str, route: str | None, cost: float, status: int = 200) -> dict[str, Any]:
     day, month = periods(ts)
     return {
         "id": next(_next_id),

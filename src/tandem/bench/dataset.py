@@ -65,11 +65,21 @@ SAMPLES: dict[str, Sample] = {
     "capitals": Sample("capitals.jsonl", "exact", "15 capital cities, one-word answers", 16),
     "facts": Sample("facts.jsonl", "contains", "15 short factual questions", 48),
     "formats": Sample("formats.jsonl", "regex", "12 formatting tasks checked by a regex", 32),
-    "arithmetic": Sample("arithmetic.jsonl", "numeric", "12 grade-school word problems (GSM8K style)",
-                         160, fewshot="arithmetic.fewshot.jsonl"),
+    "arithmetic": Sample(
+        "arithmetic.jsonl",
+        "numeric",
+        "12 grade-school word problems (GSM8K style)",
+        160,
+        fewshot="arithmetic.fewshot.jsonl",
+    ),
     "quiz": Sample("quiz.jsonl", "choice", "15 multiple-choice questions (MMLU style)", 24),
-    "extract": Sample("extract.jsonl", "json_schema", "10 extractions to JSON, checked by schema", 96,
-                      system="Reply with a single JSON object and nothing else."),
+    "extract": Sample(
+        "extract.jsonl",
+        "json_schema",
+        "10 extractions to JSON, checked by schema",
+        96,
+        system="Reply with a single JSON object and nothing else.",
+    ),
     "explain": Sample("explain.jsonl", "judge", "10 open questions rated 1-10 by a judge model", 160),
 }
 #: The sample ``tandem bench`` runs without a DATASET: quick on the bundled model.
@@ -172,8 +182,9 @@ def _choice_prompt(prompt: str, choices: list[str]) -> str:
     return f"{prompt}\n" + "\n".join(lines) + "\nAnswer with the letter of the correct option."
 
 
-def _item(lineno: int, row: dict[str, Any], source: str, system: str | None,
-          shared_fewshot: list[tuple[str, str]]) -> Item:
+def _item(
+    lineno: int, row: dict[str, Any], source: str, system: str | None, shared_fewshot: list[tuple[str, str]]
+) -> Item:
     where = f"{source}, {'row' if source.lower().endswith('.csv') else 'line'} {lineno}"
     choices = row.get("choices")
     if choices is not None and (not isinstance(choices, list) or not 2 <= len(choices) <= 26):
@@ -208,9 +219,13 @@ def _item(lineno: int, row: dict[str, Any], source: str, system: str | None,
     item_id = row.get("id")
     return Item(
         id=str(item_id) if item_id is not None else str(lineno),
-        messages=messages, prompt=prompt, reference=reference,
-        choices=[str(c) for c in choices] if choices else None, schema=schema,
-        pattern=str(row["pattern"]) if row.get("pattern") is not None else None, row=row,
+        messages=messages,
+        prompt=prompt,
+        reference=reference,
+        choices=[str(c) for c in choices] if choices else None,
+        schema=schema,
+        pattern=str(row["pattern"]) if row.get("pattern") is not None else None,
+        row=row,
     )
 
 

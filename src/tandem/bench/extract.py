@@ -61,7 +61,7 @@ def extract_choice(reply: str, letters: str = "ABCD", choices: list[str] | None 
     text = reply.strip()
     for m in _EXPLICIT.finditer(text):
         letter = m.group(1)
-        rest = text[m.end():]
+        rest = text[m.end() :]
         if letter.upper() not in letters:
             continue
         if letter.islower() and re.match(r"\s+[a-zA-Z]", rest):
@@ -74,7 +74,7 @@ def extract_choice(reply: str, letters: str = "ABCD", choices: list[str] | None 
         return lone.group(1).upper()
     first = re.match(rf"^[\(\[\*\s]*([{letters}])(?:[\)\]\.:,\*]|\s|$)", text)
     if first:
-        rest = text[first.start(1) + 1:]
+        rest = text[first.start(1) + 1 :]
         two = re.match(rf"[\)\]\.\*]*\s*(?:or|and|/|,)\s*[\(\[]?[{letters}]\b", rest)
         if not two and not _word_use(first.group(1), rest):
             return first.group(1)
@@ -82,8 +82,9 @@ def extract_choice(reply: str, letters: str = "ABCD", choices: list[str] | None 
     if len(found) == 1:
         return found.pop()
     alone: set[str] = {
-        m.group(1) for m in re.finditer(rf"(?<![\w'])([{letters}])(?![\w'])", text)
-        if not _word_use(m.group(1), text[m.end():])
+        m.group(1)
+        for m in re.finditer(rf"(?<![\w'])([{letters}])(?![\w'])", text)
+        if not _word_use(m.group(1), text[m.end() :])
     }
     if len(alone) == 1:
         return alone.pop()

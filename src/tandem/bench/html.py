@@ -42,19 +42,26 @@ details summary{cursor:pointer;color:#2b6cb0}.items td{font-size:12.5px}.items t
 
 def _figure(svg: str | None, caption: str) -> str:
     if svg is None:
-        return ("<p class='note'>(Plot not drawn: install matplotlib, e.g. "
-                "<code>pip install matplotlib</code>, and rerun to see it.)</p>")
+        return (
+            "<p class='note'>(Plot not drawn: install matplotlib, e.g. "
+            "<code>pip install matplotlib</code>, and rerun to see it.)</p>"
+        )
     return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
 
 
 def _table(report: Report) -> str:
-    head = ("<tr><th class='l'>Model or route</th><th>Score</th><th>95% interval</th>"
-            "<th>Cost per 1,000 requests</th><th>Latency p50 / p95</th><th>First token p50</th>"
-            "<th>Output tokens/s</th><th>Errors</th></tr>")
+    head = (
+        "<tr><th class='l'>Model or route</th><th>Score</th><th>95% interval</th>"
+        "<th>Cost per 1,000 requests</th><th>Latency p50 / p95</th><th>First token p50</th>"
+        "<th>Output tokens/s</th><th>Errors</th></tr>"
+    )
     rows = []
     for t in report.targets:
-        star = " <span class='front' title='on the quality/cost Pareto frontier'>&#9733;</span>" \
-            if t.on_cost_frontier else ""
+        star = (
+            " <span class='front' title='on the quality/cost Pareto frontier'>&#9733;</span>"
+            if t.on_cost_frontier
+            else ""
+        )
         cost = fmt_usd(t.cost_per_1k)
         if t.hardware_cost_usd and t.api_cost_usd == 0:
             cost += "<br><span class='note'>hardware time</span>"
@@ -73,19 +80,23 @@ def _table(report: Report) -> str:
 def _routes(report: Report) -> str:
     if not report.routes:
         return ""
-    parts = ["<h2>Routes</h2><p>A route lets tandem choose a model per request. Each route is compared "
-             "with always sending every request to its cheapest candidate and always to its strongest "
-             "(best-scoring) candidate.</p>"]
+    parts = [
+        "<h2>Routes</h2><p>A route lets tandem choose a model per request. Each route is compared "
+        "with always sending every request to its cheapest candidate and always to its strongest "
+        "(best-scoring) candidate.</p>"
+    ]
     for r in report.routes:
         parts.append(f"<h3>Route <code>{escape(r.route)}</code> over {escape(', '.join(r.candidates))}</h3>")
         if r.apgr is None:
             parts.append(f"<p class='note'>No curve: {escape(r.note)}.</p>")
             continue
-        cap = (f"Left: the share of the quality gap between always-{escape(r.weak or '')} and "
-               f"always-{escape(r.strong or '')} that the route recovers (PGR), as more calls go to "
-               f"{escape(r.strong or '')}; the shaded area is the APGR ({r.apgr:.2f}; random routing scores "
-               f"0.50, higher is better). Curve from: {escape(r.method)}. Right: cost per 1,000 requests "
-               "against score; the dotted line is what randomly mixing the two models would give.")
+        cap = (
+            f"Left: the share of the quality gap between always-{escape(r.weak or '')} and "
+            f"always-{escape(r.strong or '')} that the route recovers (PGR), as more calls go to "
+            f"{escape(r.strong or '')}; the shaded area is the APGR ({r.apgr:.2f}; random routing scores "
+            f"0.50, higher is better). Curve from: {escape(r.method)}. Right: cost per 1,000 requests "
+            "against score; the dotted line is what randomly mixing the two models would give."
+        )
         binary = all(t.binary for t in report.targets if t.target in (r.route, r.weak, r.strong))
         parts.append(_figure(plots.route_svg(r, binary), cap))
     return "".join(parts)
@@ -94,8 +105,11 @@ def _routes(report: Report) -> str:
 def _items(report: Report, results: Sequence[Result], items: Sequence[Item], limit: int = 300) -> str:
     names = [t.target for t in report.targets]
     by = {(r.item_id, r.target): r for r in results}
-    head = "<tr><th class='l'>Item</th><th class='l'>Prompt</th><th class='l'>Reference</th>" + "".join(
-        f"<th>{escape(n)}</th>" for n in names) + "</tr>"
+    head = (
+        "<tr><th class='l'>Item</th><th class='l'>Prompt</th><th class='l'>Reference</th>"
+        + "".join(f"<th>{escape(n)}</th>" for n in names)
+        + "</tr>"
+    )
     rows = []
     for it in items[:limit]:
         cells = []
@@ -115,32 +129,51 @@ def _items(report: Report, results: Sequence[Result], items: Sequence[Item], lim
             else:
                 cells.append(f"<td title='{tip}'>{r.score:.2f}</td>")
         ref = "" if it.reference is None else str(it.reference)
-        rows.append(f"<tr><td class='l'>{escape(it.id)}</td><td class='l'>{escape(it.prompt[:160])}"
-                    f"{'...' if len(it.prompt) > 160 else ''}</td><td class='l'>{escape(ref[:60])}</td>"
-                    f"{''.join(cells)}</tr>")
-    more = f"<p class='note'>First {limit} of {len(items)} items; all are in items.csv.</p>" \
-        if len(items) > limit else ""
-    return (f"<details><summary>Show every item ({len(items)}); hover a cell to read the reply</summary>"
-            f"<table class='items'>{head}{''.join(rows)}</table>{more}</details>")
+        rows.append(
+            f"<tr><td class='l'>{escape(it.id)}</td><td class='l'>{escape(it.prompt[:160])}"
+            f"{'...' if len(it.prompt) > 160 else ''}</td><td class='l'>{escape(ref[:60])}</td>"
+            f"{''.join(cells)}</tr>"
+        )
+    more = (
+        f"<p class='note'>First {limit} of {len(items)} items; all are in items.csv.</p>" if len(items) > limit else ""
+    )
+    return (
+        f"<details><summary>Show every item ({len(items)}); hover a cell to read the reply</summary>"
+        f"<table class='items'>{head}{''.join(rows)}</table>{more}</details>"
+    )
 
 
 def _what(report: Report) -> str:
     d, s = report.dataset, report.settings
     rows = [
-        ("Dataset", f"{escape(d['name'])} <span class='note'>({escape(d['source'])}, "
-                    f"{d['items']} items, sha256 {escape(d['digest'][:12])})</span>"),
+        (
+            "Dataset",
+            f"{escape(d['name'])} <span class='note'>({escape(d['source'])}, "
+            f"{d['items']} items, sha256 {escape(d['digest'][:12])})</span>",
+        ),
         ("Scorer", f"<code>{escape(s['scorer'])}</code>"),
         ("Models and routes", escape(", ".join(t.target for t in report.targets))),
-        ("Requests", f"max_tokens {s['max_tokens']}, temperature {s['temperature']}, streamed, "
-                     f"targets one after another, up to {s['concurrency']} calls at once per target (never more "
-                     "than a model's max_concurrency)"),
-        ("Hardware cost", f"${s['hardware_cost_per_hour']:.2f} per hour, charged to models priced $0 "
-                          "(local models) for the time they were busy"),
+        (
+            "Requests",
+            f"max_tokens {s['max_tokens']}, temperature {s['temperature']}, streamed, "
+            f"targets one after another, up to {s['concurrency']} calls at once per target (never more "
+            "than a model's max_concurrency)",
+        ),
+        (
+            "Hardware cost",
+            f"${s['hardware_cost_per_hour']:.2f} per hour, charged to models priced $0 "
+            "(local models) for the time they were busy",
+        ),
         ("Configuration", escape(s.get("config", ""))),
     ]
     if report.judge:
-        rows.append(("Judge", f"{escape(report.judge['model'])}, cost {fmt_usd(report.judge['cost_usd'])} "
-                              "(not included in the models' costs)"))
+        rows.append(
+            (
+                "Judge",
+                f"{escape(report.judge['model'])}, cost {fmt_usd(report.judge['cost_usd'])} "
+                "(not included in the models' costs)",
+            )
+        )
     rows.append(("Files", "<br>".join(f"<code>{escape(v)}</code>" for v in report.files.values())))
     return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
@@ -173,34 +206,46 @@ def render_html(report: Report, results: Sequence[Result], items: Sequence[Item]
     models = sum(t.kind == "model" for t in report.targets)
     routes = len(report.targets) - models
     d = report.dataset
-    sub = (f"{d['items']} items from <b>{escape(d['name'])}</b> &middot; scored with "
-           f"<code>{escape(report.settings['scorer'])}</code> &middot; {models} model(s)"
-           f"{f', {routes} route(s)' if routes else ''} &middot; {escape(report.created)}")
+    sub = (
+        f"{d['items']} items from <b>{escape(d['name'])}</b> &middot; scored with "
+        f"<code>{escape(report.settings['scorer'])}</code> &middot; {models} model(s)"
+        f"{f', {routes} route(s)' if routes else ''} &middot; {escape(report.created)}"
+    )
     findings = "".join(f"<li>{escape(f)}</li>" for f in report.findings)
     binary = all(t.binary for t in report.targets if t.score is not None)
     score_word = "share of items answered correctly" if binary else "average score from 0 to 1"
     body = [
         f"<h1>{escape(report.title)}</h1><p class='sub'>{sub}</p>",
         f"<h2>In short</h2><ul class='findings'>{findings}</ul>",
-        "<h2>Results</h2>", _table(report),
+        "<h2>Results</h2>",
+        _table(report),
         f"<p class='note'>Score: {score_word}. &#9733; = on the quality/cost Pareto frontier. "
         "Definitions are at the end of the page.</p>",
         "<h2>Quality against cost</h2>",
-        _figure(plots.scatter_svg(report.targets, "cost", report.dataset.get("chance")),
-                "Each point is a model or route; up is better, left is cheaper. Vertical bars are 95% "
-                "intervals. The dashed line joins the Pareto frontier: the best score available at each "
-                "price."),
+        _figure(
+            plots.scatter_svg(report.targets, "cost", report.dataset.get("chance")),
+            "Each point is a model or route; up is better, left is cheaper. Vertical bars are 95% "
+            "intervals. The dashed line joins the Pareto frontier: the best score available at each "
+            "price.",
+        ),
         "<h2>Quality against latency</h2>",
-        _figure(plots.scatter_svg(report.targets, "latency", report.dataset.get("chance")),
-                "Up is better, left is faster (median seconds per complete reply)."),
+        _figure(
+            plots.scatter_svg(report.targets, "latency", report.dataset.get("chance")),
+            "Up is better, left is faster (median seconds per complete reply).",
+        ),
         _routes(report),
-        "<h2>Every item</h2>", _items(report, results, items),
-        "<h2>What was run</h2>", _what(report),
-        "<h2>How the numbers are computed</h2>", _METHOD,
+        "<h2>Every item</h2>",
+        _items(report, results, items),
+        "<h2>What was run</h2>",
+        _what(report),
+        "<h2>How the numbers are computed</h2>",
+        _METHOD,
     ]
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(report.title)}"
-            f"</title><meta name='viewport' content='width=device-width,initial-scale=1'><style>{_CSS}</style>"
-            f"</head><body><main>{''.join(body)}</main></body></html>")
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(report.title)}"
+        f"</title><meta name='viewport' content='width=device-width,initial-scale=1'><style>{_CSS}</style>"
+        f"</head><body><main>{''.join(body)}</main></body></html>"
+    )
 
 
 def write_html(report: Report, results: Sequence[Result], items: Sequence[Item], path: Path) -> Path:

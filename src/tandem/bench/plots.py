@@ -25,10 +25,16 @@ def _plt() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
-        "svg.fonttype": "path", "axes.grid": True, "grid.alpha": 0.25,
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "svg.fonttype": "path",
+            "axes.grid": True,
+            "grid.alpha": 0.25,
+        }
+    )
     return plt
 
 
@@ -40,7 +46,7 @@ def _svg(fig: Any) -> str:
 
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _score_axis(ax: Any, binary: bool) -> None:
@@ -79,8 +85,16 @@ def _labels(ax: Any, points: list[tuple[float, float, str, bool]]) -> None:
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 break
         placed.append(box)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=9, color="#1a202c",
-                    ha="right" if dx < 0 else "left", weight="bold" if bold else "normal")
+        ax.annotate(
+            name,
+            (x, y),
+            textcoords="offset points",
+            xytext=(dx, dy),
+            fontsize=9,
+            color="#1a202c",
+            ha="right" if dx < 0 else "left",
+            weight="bold" if bold else "normal",
+        )
 
 
 def scatter_svg(targets: Sequence[TargetSummary], axis: str, chance: float | None = None) -> str | None:
@@ -89,8 +103,9 @@ def scatter_svg(targets: Sequence[TargetSummary], axis: str, chance: float | Non
     plt = _plt()
     if plt is None:
         return None
-    pts = [t for t in targets if t.score is not None
-           and (t.cost_per_1k if axis == "cost" else t.latency_p50) is not None]
+    pts = [
+        t for t in targets if t.score is not None and (t.cost_per_1k if axis == "cost" else t.latency_p50) is not None
+    ]
     if not pts:
         return None
     xs = [float((t.cost_per_1k if axis == "cost" else t.latency_p50) or 0.0) for t in pts]
@@ -98,21 +113,42 @@ def scatter_svg(targets: Sequence[TargetSummary], axis: str, chance: float | Non
     log = min(xs) > 0 and max(xs) / min(xs) >= 20
     if log:
         ax.set_xscale("log")
-    front = [(x, t) for x, t in zip(xs, pts, strict=True)
-             if (t.on_cost_frontier if axis == "cost" else t.on_latency_frontier)]
+    front = [
+        (x, t)
+        for x, t in zip(xs, pts, strict=True)
+        if (t.on_cost_frontier if axis == "cost" else t.on_latency_frontier)
+    ]
     front.sort(key=lambda p: p[0])
     if len(front) > 1:
         fx = [p[0] for p in front]
         fy = [p[1].score for p in front]
-        ax.step(fx, fy, where="post", color=_FRONT, linestyle="--", linewidth=1.5,
-                label="Pareto frontier (nothing is both cheaper and better)" if axis == "cost"
-                else "Pareto frontier (nothing is both faster and better)")
+        ax.step(
+            fx,
+            fy,
+            where="post",
+            color=_FRONT,
+            linestyle="--",
+            linewidth=1.5,
+            label="Pareto frontier (nothing is both cheaper and better)"
+            if axis == "cost"
+            else "Pareto frontier (nothing is both faster and better)",
+        )
     for x, t in zip(xs, pts, strict=True):
         color = _ROUTE if t.kind == "route" else _MODEL
         lo = max(0.0, (t.score or 0.0) - (t.ci_low if t.ci_low is not None else t.score or 0.0))
         hi = max(0.0, (t.ci_high if t.ci_high is not None else t.score or 0.0) - (t.score or 0.0))
-        ax.errorbar([x], [t.score], yerr=[[lo], [hi]], fmt="D" if t.kind == "route" else "o",
-                    color=color, ecolor=color, elinewidth=1, capsize=3, markersize=8, alpha=0.9)
+        ax.errorbar(
+            [x],
+            [t.score],
+            yerr=[[lo], [hi]],
+            fmt="D" if t.kind == "route" else "o",
+            color=color,
+            ecolor=color,
+            elinewidth=1,
+            capsize=3,
+            markersize=8,
+            alpha=0.9,
+        )
     if axis == "cost":
         ax.set_xlabel("Cost per 1,000 requests (USD" + (", log scale)" if log else ")"))
         _x_format(ax, lambda v: f"${v:g}")
@@ -133,8 +169,7 @@ def scatter_svg(targets: Sequence[TargetSummary], axis: str, chance: float | Non
         ax.plot([], [], "D", color=_ROUTE, label="route")
     if chance is not None:
         ax.axhline(chance, color="#718096", linestyle=":", linewidth=1, label="answering at random")
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, fontsize=8, frameon=False,
-              borderaxespad=0)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, fontsize=8, frameon=False, borderaxespad=0)
     return _svg(fig)
 
 
@@ -152,26 +187,36 @@ def route_svg(curve: RouteCurve, binary: bool = False) -> str | None:
     left.plot(xs, ys, color=_ROUTE, linewidth=2, label=f"{curve.route} (APGR {curve.apgr:.2f})")
     if curve.strong_share is not None and curve.pgr is not None:
         left.plot([curve.strong_share * 100], [curve.pgr], "D", color=_ROUTE, markersize=8)
-        left.annotate(f"{curve.route} as configured", (curve.strong_share * 100, curve.pgr),
-                      textcoords="offset points", xytext=(8, -14), fontsize=9)
+        left.annotate(
+            f"{curve.route} as configured",
+            (curve.strong_share * 100, curve.pgr),
+            textcoords="offset points",
+            xytext=(8, -14),
+            fontsize=9,
+        )
     left.set_xlabel(f"Share of calls sent to {curve.strong} (%)")
     left.set_ylabel("PGR: share of the quality gap recovered")
     left.yaxis.set_major_formatter(lambda v, _: f"{round(v * 100, 1):g}%")
     left.set_xlim(0, 100)
     left.legend(loc="lower right", fontsize=8)
     left.set_title("Quality gap recovered", fontsize=10)
-    ends = [(curve.weak_cost_per_1k, curve.weak_score, f"always {curve.weak}"),
-            (curve.strong_cost_per_1k, curve.strong_score, f"always {curve.strong}")]
-    right.plot([e[0] for e in ends], [e[1] for e in ends], color="#a0aec0", linestyle=":",
-               label="random mix of the two")
+    ends = [
+        (curve.weak_cost_per_1k, curve.weak_score, f"always {curve.weak}"),
+        (curve.strong_cost_per_1k, curve.strong_score, f"always {curve.strong}"),
+    ]
+    right.plot(
+        [e[0] for e in ends], [e[1] for e in ends], color="#a0aec0", linestyle=":", label="random mix of the two"
+    )
     for x, y, label in ends:
         right.plot([x], [y], "o", color=_MODEL, markersize=8)
         right.annotate(label, (x or 0.0, y or 0.0), textcoords="offset points", xytext=(8, 4), fontsize=9)
     if curve.method == "predictor sweep":
-        right.plot([p[3] for p in curve.curve], [p[2] for p in curve.curve], color=_ROUTE,
-                   label="router threshold sweep")
-    right.plot([curve.route_cost_per_1k], [curve.route_score], "D", color=_ROUTE, markersize=9,
-               label=f"route {curve.route}")
+        right.plot(
+            [p[3] for p in curve.curve], [p[2] for p in curve.curve], color=_ROUTE, label="router threshold sweep"
+        )
+    right.plot(
+        [curve.route_cost_per_1k], [curve.route_score], "D", color=_ROUTE, markersize=9, label=f"route {curve.route}"
+    )
     right.set_xlabel("Cost per 1,000 requests (USD)")
     _x_format(right, lambda v: f"${v:g}")
     from matplotlib.ticker import MaxNLocator

@@ -52,9 +52,14 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of the report."""
         return {
-            "title": self.title, "created": self.created, "dataset": self.dataset,
-            "settings": self.settings, "findings": self.findings, "judge": self.judge,
-            "targets": [asdict(t) for t in self.targets], "routes": [asdict(r) for r in self.routes],
+            "title": self.title,
+            "created": self.created,
+            "dataset": self.dataset,
+            "settings": self.settings,
+            "findings": self.findings,
+            "judge": self.judge,
+            "targets": [asdict(t) for t in self.targets],
+            "routes": [asdict(r) for r in self.routes],
             "files": self.files,
         }
 
@@ -116,14 +121,21 @@ def _and(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def findings(targets: Sequence[TargetSummary], routes: Sequence[RouteCurve], items: int,
-             hardware_per_hour: float = 0.0, chance: float | None = None) -> list[str]:
+def findings(
+    targets: Sequence[TargetSummary],
+    routes: Sequence[RouteCurve],
+    items: int,
+    hardware_per_hour: float = 0.0,
+    chance: float | None = None,
+) -> list[str]:
     """Short sentences a reader who has never seen the report can act on."""
     out: list[str] = []
     scored = [t for t in targets if t.score is not None]
     unscored = sum(t.unscored for t in targets)
-    note = (f"{unscored} repl{'y' if unscored == 1 else 'ies'} could not be scored (for a judge: no "
-            "'Rating: [[N]]' in its answer; a stronger --judge-model helps); they are left out of the scores.")
+    note = (
+        f"{unscored} repl{'y' if unscored == 1 else 'ies'} could not be scored (for a judge: no "
+        "'Rating: [[N]]' in its answer; a stronger --judge-model helps); they are left out of the scores."
+    )
     if not scored:
         return ["No reply could be scored.", note] if unscored else ["No target produced a result."]
     best = max(scored, key=lambda t: (t.score or 0.0, -(t.cost_per_1k or 0.0)))
@@ -136,8 +148,10 @@ def findings(targets: Sequence[TargetSummary], routes: Sequence[RouteCurve], ite
             "1,000 requests."
         )
     else:
-        out.append(f"Best quality: {best.target} scored {fmt_score(best.score, best.binary)}{ci} at "
-                   f"{fmt_usd(best.cost_per_1k)} per 1,000 requests.")
+        out.append(
+            f"Best quality: {best.target} scored {fmt_score(best.score, best.binary)}{ci} at "
+            f"{fmt_usd(best.cost_per_1k)} per 1,000 requests."
+        )
     if chance is not None:
         out.append(f"Answering at random would score about {fmt_score(chance, True)} on these items.")
     bar = 0.9 * (best.score or 0.0)
@@ -163,7 +177,8 @@ def findings(targets: Sequence[TargetSummary], routes: Sequence[RouteCurve], ite
         fast = min(timed, key=lambda t: t.latency_p50 or 0.0)
         out.append(
             f"Fastest: {fast.target}, median {fmt_s(fast.latency_p50)} per reply"
-            + (f", first token after {fmt_s(fast.ttft_p50)}" if fast.ttft_p50 is not None else "") + "."
+            + (f", first token after {fmt_s(fast.ttft_p50)}" if fast.ttft_p50 is not None else "")
+            + "."
         )
     by_name = {t.target: t for t in targets}
     for r in routes:
@@ -173,14 +188,24 @@ def findings(targets: Sequence[TargetSummary], routes: Sequence[RouteCurve], ite
             if rt is not None and rt.served and rt.requests:
                 shares = [f"{fmt_pct(k / rt.requests)} of calls to {m}" for m, k in rt.served.items()]
                 went = ", sending " + _and(shares)
-            head = (f"Route {r.route} scored {fmt_score(rt.score, rt.binary)} at {fmt_usd(rt.cost_per_1k)} per "
-                    f"1,000 requests{went}. " if rt is not None and rt.score is not None else f"Route {r.route}: ")
+            head = (
+                f"Route {r.route} scored {fmt_score(rt.score, rt.binary)} at {fmt_usd(rt.cost_per_1k)} per "
+                f"1,000 requests{went}. "
+                if rt is not None and rt.score is not None
+                else f"Route {r.route}: "
+            )
             out.append(f"{head}No PGR/APGR: {r.note}.")
             continue
         save = r.savings_vs_strong
-        money = "" if save is None else (
-            f", {fmt_pct(save)} less than always using {r.strong}" if save >= 0
-            else f", {fmt_pct(-save)} more than always using {r.strong}")
+        money = (
+            ""
+            if save is None
+            else (
+                f", {fmt_pct(save)} less than always using {r.strong}"
+                if save >= 0
+                else f", {fmt_pct(-save)} more than always using {r.strong}"
+            )
+        )
         binary = all(t.binary for t in targets if t.target in (r.route, r.weak, r.strong))
         out.append(
             f"Route {r.route} scored {fmt_score(r.route_score, binary)} "
@@ -210,10 +235,31 @@ def findings(targets: Sequence[TargetSummary], routes: Sequence[RouteCurve], ite
 # --- files ---------------------------------------------------------------------------
 
 _SUMMARY_COLUMNS = [
-    "target", "kind", "requests", "score", "ci_low", "ci_high", "ci_method", "cost_per_1k",
-    "api_cost_usd", "hardware_cost_usd", "compute_s", "latency_p50", "latency_p95", "ttft_p50",
-    "ttft_p95", "tokens_per_s", "error_rate", "errors", "unscored", "retries", "fallbacks",
-    "mean_prompt_tokens", "mean_completion_tokens", "judge_cost_usd", "on_cost_frontier",
+    "target",
+    "kind",
+    "requests",
+    "score",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "cost_per_1k",
+    "api_cost_usd",
+    "hardware_cost_usd",
+    "compute_s",
+    "latency_p50",
+    "latency_p95",
+    "ttft_p50",
+    "ttft_p95",
+    "tokens_per_s",
+    "error_rate",
+    "errors",
+    "unscored",
+    "retries",
+    "fallbacks",
+    "mean_prompt_tokens",
+    "mean_completion_tokens",
+    "judge_cost_usd",
+    "on_cost_frontier",
     "on_latency_frontier",
 ]
 
@@ -241,8 +287,20 @@ def write_files(report: Report, results: Sequence[Result], items: Sequence[Item]
     rows = sorted((r for r in results if r.item_id in order), key=lambda r: (order[r.item_id], r.target))
     with open(paths["items.csv"], "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        cols = ["item_id", "target", "served_model", "score", "score_note", "error", "latency_s", "ttft_s",
-                "prompt_tokens", "completion_tokens", "cost_usd", "reply"]
+        cols = [
+            "item_id",
+            "target",
+            "served_model",
+            "score",
+            "score_note",
+            "error",
+            "latency_s",
+            "ttft_s",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "reply",
+        ]
         w.writerow(cols)
         for r in rows:
             w.writerow(["" if getattr(r, c) is None else getattr(r, c) for c in cols])

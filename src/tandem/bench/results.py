@@ -120,8 +120,17 @@ class ResultStore:
             [getattr(result, c) for c in _COLUMNS],
         )
 
-    def set_score(self, run_key: str, item_id: str, target: str, scorer: str | None, score: float | None,
-                  note: str, judge_cost: float = 0.0, judge_compute_s: float = 0.0) -> None:
+    def set_score(
+        self,
+        run_key: str,
+        item_id: str,
+        target: str,
+        scorer: str | None,
+        score: float | None,
+        note: str,
+        judge_cost: float = 0.0,
+        judge_compute_s: float = 0.0,
+    ) -> None:
         """Store the score of a stored reply."""
         self.db.execute(
             "UPDATE results SET scorer = ?, score = ?, score_note = ?, judge_cost_usd = ?, judge_compute_s = ?"
@@ -138,9 +147,7 @@ class ResultStore:
 
     def results(self, run_key: str, targets: Iterable[str] | None = None) -> list[Result]:
         """Stored results of a run, optionally of some targets only."""
-        rows = self.db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM results WHERE run_key = ?", (run_key,)
-        ).fetchall()
+        rows = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM results WHERE run_key = ?", (run_key,)).fetchall()
         wanted = set(targets) if targets is not None else None
         out = [Result(*row) for row in rows]
         return [r for r in out if wanted is None or r.target in wanted]

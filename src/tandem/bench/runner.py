@@ -81,8 +81,9 @@ def _split(names: str | Sequence[str] | None) -> list[str] | None:
     return [n.strip() for n in names if n.strip()]
 
 
-def resolve_targets(config: Config, models: str | Sequence[str] | None = None,
-                    routes: str | Sequence[str] | None = None) -> list[Target]:
+def resolve_targets(
+    config: Config, models: str | Sequence[str] | None = None, routes: str | Sequence[str] | None = None
+) -> list[Target]:
     """The targets to run.
 
     Default: every chat model, plus every route with two or more candidates
@@ -122,8 +123,16 @@ def resolve_targets(config: Config, models: str | Sequence[str] | None = None,
 class Runner:
     """Runs targets over items and stores each result as it completes."""
 
-    def __init__(self, gateway: Any, dataset: Dataset, scorer: Scorer, store: ResultStore,
-                 settings: BenchSettings, targets: Sequence[Target], progress: Any = None) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        dataset: Dataset,
+        scorer: Scorer,
+        store: ResultStore,
+        settings: BenchSettings,
+        targets: Sequence[Target],
+        progress: Any = None,
+    ) -> None:
         self.gateway = gateway
         self.dataset = dataset
         self.scorer = scorer
@@ -159,8 +168,9 @@ class Runner:
             task = self._task(target.name, len(self.items), len(self.items) - len(pending))
             limit = asyncio.Semaphore(max(1, min(self.settings.concurrency, target.max_concurrency)))
 
-            async def one(item: Item, target: Target = target, limit: asyncio.Semaphore = limit,
-                          task: Any = task) -> None:
+            async def one(
+                item: Item, target: Target = target, limit: asyncio.Semaphore = limit, task: Any = task
+            ) -> None:
                 async with limit:
                     result = await self._call(target, item)
                 if not self.scorer.needs_gateway:
@@ -178,9 +188,12 @@ class Runner:
 
     def _body(self, target: Target, item: Item) -> dict[str, Any]:
         return {
-            "model": target.name, "messages": item.messages,
-            "max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
-            "stream": True, "stream_options": {"include_usage": True},
+            "model": target.name,
+            "messages": item.messages,
+            "max_tokens": self.settings.max_tokens,
+            "temperature": self.settings.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
 
     async def _call(self, target: Target, item: Item) -> Result:
@@ -210,7 +223,10 @@ class Runner:
         model = self.gateway.config.model(model_name) if model_name else None
         usage = call.usage if call is not None else None
         return Result(
-            run_key=self.key, item_id=item.id, target=target.name, kind=target.kind,
+            run_key=self.key,
+            item_id=item.id,
+            target=target.name,
+            kind=target.kind,
             served_model=call.model if call is not None else None,
             route_reason=decision.reason if decision is not None else None,
             predicted=json.dumps(decision.predicted) if decision is not None and decision.predicted else None,
@@ -222,7 +238,8 @@ class Runner:
             completion_tokens=usage.completion_tokens if usage else 0,
             cost_usd=call.cost_usd if call is not None else 0.0,
             local_compute=int(model is not None and model.price.input == 0 and model.price.output == 0),
-            started_at=started, ended_at=ended,
+            started_at=started,
+            ended_at=ended,
             latency_s=call.latency_s if call is not None else ended - started,
             ttft_s=None if error is not None else (ttft if ttft is not None else call.first_token_s if call else None),
             retries=call.retries if call is not None else 0,
@@ -251,8 +268,7 @@ class Runner:
         """Score stored replies that lack a score from the current scorer."""
         items = {it.id: it for it in self.items}
         names = {t.name for t in self.targets}
-        todo = [r for r in self.store.results(self.key, names)
-                if r.item_id in items and r.scorer != self.scorer.spec]
+        todo = [r for r in self.store.results(self.key, names) if r.item_id in items and r.scorer != self.scorer.spec]
         if not todo:
             return
         task = self._task(f"scoring ({self.scorer.name})", len(todo), 0)
@@ -262,8 +278,16 @@ class Runner:
             async with limit:
                 verdict = await self._verdict(result, items[result.item_id])
             spec = self.scorer.spec if verdict.final else None
-            self.store.set_score(self.key, result.item_id, result.target, spec, verdict.score,
-                                 verdict.note, verdict.cost_usd, verdict.compute_s)
+            self.store.set_score(
+                self.key,
+                result.item_id,
+                result.target,
+                spec,
+                verdict.score,
+                verdict.note,
+                verdict.cost_usd,
+                verdict.compute_s,
+            )
             self.counts.scored += 1
             self._advance(task)
 

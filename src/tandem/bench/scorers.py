@@ -295,9 +295,7 @@ class Function(Scorer):
             return Verdict(None, f"scorer returned {type(value).__name__}, not a number")
 
 
-SCORERS: dict[str, type[Scorer]] = {
-    cls.name: cls for cls in (Exact, Contains, Regex, Numeric, Choice, JsonSchema)
-}
+SCORERS: dict[str, type[Scorer]] = {cls.name: cls for cls in (Exact, Contains, Regex, Numeric, Choice, JsonSchema)}
 
 
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:

@@ -51,23 +51,34 @@ def default_judge(config: Config) -> str:
     return max(chat, key=lambda m: (m.quality, m.price.output, m.price.input)).name
 
 
-def build_report(dataset: Dataset, items: Sequence[Item], targets: Sequence[Target], results: Sequence[Result],
-                 config: Config, settings: dict[str, Any], hardware_per_hour: float,
-                 judge: dict[str, Any] | None = None) -> Report:
+def build_report(
+    dataset: Dataset,
+    items: Sequence[Item],
+    targets: Sequence[Target],
+    results: Sequence[Result],
+    config: Config,
+    settings: dict[str, Any],
+    hardware_per_hour: float,
+    judge: dict[str, Any] | None = None,
+) -> Report:
     """Summaries, route curves and findings from stored results."""
     ids = {it.id for it in items}
     results = [r for r in results if r.item_id in ids]
     summaries, by_target = summaries_for(targets, results, hardware_per_hour)
     by_name = {s.target: s for s in summaries}
-    routes = [summarize_route(t.name, config, by_target, by_name, hardware_per_hour)
-              for t in targets if t.kind == "route"]
+    routes = [
+        summarize_route(t.name, config, by_target, by_name, hardware_per_hour) for t in targets if t.kind == "route"
+    ]
     if judge is not None:
         judge = {**judge, "cost_usd": sum(s.judge_cost_usd for s in summaries)}
     report = Report(
         title=f"Price, quality and latency on \u201c{dataset.name}\u201d",
         created=now_iso(),
         dataset={"name": dataset.name, "source": dataset.source, "items": len(items), "digest": dataset.digest},
-        settings=settings, targets=summaries, routes=routes, judge=judge,
+        settings=settings,
+        targets=summaries,
+        routes=routes,
+        judge=judge,
     )
     chance = None
     if str(settings.get("scorer", "")).startswith("choice") and items:
@@ -138,17 +149,21 @@ async def run_bench(
         runner = Runner(gateway, dataset, the_scorer, store, settings, targets, progress)
         runner.check()
         meta = {
-            "scorer": the_scorer.spec, "max_tokens": settings.max_tokens, "temperature": settings.temperature,
-            "concurrency": settings.concurrency, "hardware_cost_per_hour": hardware_cost_per_hour,
-            "config": config.source, "run_key": runner.key, "limit": settings.limit,
+            "scorer": the_scorer.spec,
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "concurrency": settings.concurrency,
+            "hardware_cost_per_hour": hardware_cost_per_hour,
+            "config": config.source,
+            "run_key": runner.key,
+            "limit": settings.limit,
         }
         store.begin_run(runner.key, dataset.name, dataset.source, meta)
         if not resume:
             store.forget(runner.key)
         counts = await runner.run()
         results = store.results(run_key(dataset, settings), [t.name for t in targets])
-        report = build_report(dataset, runner.items, targets, results, config, meta,
-                              hardware_cost_per_hour, judge)
+        report = build_report(dataset, runner.items, targets, results, config, meta, hardware_cost_per_hour, judge)
         if html:
             report.files["report.html"] = str(out / "report.html")
         write_files(report, results, runner.items, out)

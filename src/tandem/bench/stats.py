@@ -149,10 +149,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """
     front = []
     for i, (ci, si) in enumerate(points):
-        dominated = any(
-            (cj <= ci and sj >= si) and (cj < ci or sj > si)
-            for j, (cj, sj) in enumerate(points) if j != i
-        )
+        dominated = any((cj <= ci and sj >= si) and (cj < ci or sj > si) for j, (cj, sj) in enumerate(points) if j != i)
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (points[i][0], points[i][1]))

@@ -93,26 +93,41 @@ def summarize_target(target: Target, results: Sequence[Result], hardware_per_hou
     hardware = busy * hardware_per_hour / 3600
     lat = [r.latency_s for r in ok if r.latency_s is not None]
     ttft = [r.ttft_s for r in ok if r.ttft_s is not None]
-    gen = [(r.completion_tokens, r.latency_s - r.ttft_s) for r in ok
-           if r.latency_s is not None and r.ttft_s is not None and r.latency_s > r.ttft_s]
+    gen = [
+        (r.completion_tokens, r.latency_s - r.ttft_s)
+        for r in ok
+        if r.latency_s is not None and r.ttft_s is not None and r.latency_s > r.ttft_s
+    ]
     gen_time = sum(t for _, t in gen)
     judge = sum(r.judge_cost_usd + r.judge_compute_s * hardware_per_hour / 3600 for r in results)
     return TargetSummary(
-        target=target.name, kind=target.kind, requests=n, errors=errors,
+        target=target.name,
+        kind=target.kind,
+        requests=n,
+        errors=errors,
         error_rate=errors / n if n else None,
         error_codes=dict(Counter(r.error for r in results if r.error is not None).most_common()),
-        scored=len(scores), unscored=n - len(scores),
-        score=stats.mean(scores), ci_low=interval[0] if interval else None,
-        ci_high=interval[1] if interval else None, ci_method=method,
+        scored=len(scores),
+        unscored=n - len(scores),
+        score=stats.mean(scores),
+        ci_low=interval[0] if interval else None,
+        ci_high=interval[1] if interval else None,
+        ci_method=method,
         binary=bool(scores) and all(s in (0.0, 1.0) for s in scores),
-        api_cost_usd=api, compute_s=busy, hardware_cost_usd=hardware, cost_usd=api + hardware,
+        api_cost_usd=api,
+        compute_s=busy,
+        hardware_cost_usd=hardware,
+        cost_usd=api + hardware,
         cost_per_1k=(api + hardware) / n * 1000 if n else None,
-        latency_p50=stats.percentile(lat, 50), latency_p95=stats.percentile(lat, 95),
-        ttft_p50=stats.percentile(ttft, 50), ttft_p95=stats.percentile(ttft, 95),
+        latency_p50=stats.percentile(lat, 50),
+        latency_p95=stats.percentile(lat, 95),
+        ttft_p50=stats.percentile(ttft, 50),
+        ttft_p95=stats.percentile(ttft, 95),
         tokens_per_s=sum(c for c, _ in gen) / gen_time if gen_time > 0 else None,
         mean_prompt_tokens=stats.mean([r.prompt_tokens for r in ok]),
         mean_completion_tokens=stats.mean([r.completion_tokens for r in ok]),
-        retries=sum(r.retries for r in results), fallbacks=sum(r.fallbacks for r in results),
+        retries=sum(r.retries for r in results),
+        fallbacks=sum(r.fallbacks for r in results),
         judge_cost_usd=judge,
         served=dict(Counter(r.served_model for r in ok if r.served_model).most_common()),
     )
@@ -157,8 +172,13 @@ def _per_item(results: Sequence[Result]) -> dict[str, Result]:
     return {r.item_id: r for r in results if r.score is not None}
 
 
-def summarize_route(route: str, config: Config, by_target: dict[str, list[Result]],
-                    summaries: dict[str, TargetSummary], hardware_per_hour: float) -> RouteCurve:
+def summarize_route(
+    route: str,
+    config: Config,
+    by_target: dict[str, list[Result]],
+    summaries: dict[str, TargetSummary],
+    hardware_per_hour: float,
+) -> RouteCurve:
     """PGR, APGR and savings of ``route``; a note says why when they cannot be had."""
     spec = next(r for r in config.routes if r.name == route)
     out = RouteCurve(route=route, candidates=list(spec.candidates))
@@ -170,8 +190,10 @@ def summarize_route(route: str, config: Config, by_target: dict[str, list[Result
     strong = max(benched, key=lambda c: (summaries[c].score or 0.0, summaries[c].cost_per_1k or 0.0))
     out.weak, out.strong = weak, strong
     if weak == strong:
-        out.note = (f"{weak} is both the cheapest and the best of the candidates here, so there is no "
-                    f"quality gap to recover: always using {weak} beats routing")
+        out.note = (
+            f"{weak} is both the cheapest and the best of the candidates here, so there is no "
+            f"quality gap to recover: always using {weak} beats routing"
+        )
         return out
     rw, rs, rr = _per_item(by_target[weak]), _per_item(by_target[strong]), _per_item(by_target[route])
     common = sorted(set(rw) & set(rs) & set(rr))
@@ -218,8 +240,9 @@ def summarize_route(route: str, config: Config, by_target: dict[str, list[Result
     return out
 
 
-def summaries_for(targets: Sequence[Target], results: Sequence[Result],
-                  hardware_per_hour: float) -> tuple[list[TargetSummary], dict[str, list[Result]]]:
+def summaries_for(
+    targets: Sequence[Target], results: Sequence[Result], hardware_per_hour: float
+) -> tuple[list[TargetSummary], dict[str, list[Result]]]:
     """Summaries of every target (in order), and the results grouped by target."""
     by_target: dict[str, list[Result]] = {t.name: [] for t in targets}
     for r in results:

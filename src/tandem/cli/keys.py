@@ -225,9 +225,7 @@ def revoke(key: str, config_path: str | None) -> None:
 @_limit_options
 @click.option("--clear", multiple=True, help="Clear a field, e.g. --clear budget_day_usd.")
 @_config_option
-def update(
-    key: str, name: str | None, clear: tuple[str, ...], config_path: str | None, **opts: Any
-) -> None:
+def update(key: str, name: str | None, clear: tuple[str, ...], config_path: str | None, **opts: Any) -> None:
     """Change KEY's budgets, limits, models, policy, expiry or tags."""
     data = _fields(opts)
     if name is not None:
@@ -242,9 +240,7 @@ def update(
 
 
 @click.command()
-@click.option(
-    "--by", type=click.Choice(["key", "model", "route", "day"]), default="key", show_default=True
-)
+@click.option("--by", type=click.Choice(["key", "model", "route", "day"]), default="key", show_default=True)
 @click.option("--since", default="30d", show_default=True, help="ISO date/time or 7d, 24h, 30m.")
 @click.option("--key", "key_ref", help="Only this key (id or prefix).")
 @_format_option

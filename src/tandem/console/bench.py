@@ -164,8 +164,9 @@ def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
     for base in _roots(root):
         try:
             # Only real subdirectories: a symlink out of the root is never a run.
-            entries = sorted(p for p in base.iterdir()
-                             if RUN_ID.match(p.name) and p.is_dir() and p.resolve().parent == base)
+            entries = sorted(
+                p for p in base.iterdir() if RUN_ID.match(p.name) and p.is_dir() and p.resolve().parent == base
+            )
         except OSError:
             continue
         for p in entries:
@@ -177,16 +178,18 @@ def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
                 mtime = p.stat().st_mtime
             except OSError:
                 continue
-            runs.append({
-                "id": p.name,
-                "created": _when(summary, mtime),
-                "title": _title(summary),
-                "dataset": _dataset(summary),
-                "models": _models(summary),
-                "has_report": (p / REPORT).is_file(),
-                "has_summary": summary is not None,
-                "downloads": [n for n in DOWNLOADS if (p / n).is_file()],
-            })
+            runs.append(
+                {
+                    "id": p.name,
+                    "created": _when(summary, mtime),
+                    "title": _title(summary),
+                    "dataset": _dataset(summary),
+                    "models": _models(summary),
+                    "has_report": (p / REPORT).is_file(),
+                    "has_summary": summary is not None,
+                    "downloads": [n for n in DOWNLOADS if (p / n).is_file()],
+                }
+            )
     runs.sort(key=lambda r: (-r["created"], r["id"]))
     return runs[:MAX_RUNS]
 

@@ -102,10 +102,17 @@ def _scoped(q: Any, table: Any, scope: str | None) -> Any:
 async def _series(conn: AsyncConnection, since: float, width: int, scope: str | None) -> dict[int, list[float]]:
     e = usage_events.c
     b = _bucket_expr(conn, width).label("b")
-    q = select(
-        b, func.count(), func.sum(case((e.status >= 400, 1), else_=0)),
-        func.sum(e.prompt_tokens + e.completion_tokens), func.sum(e.cost_usd),
-    ).where(e.ts >= since).group_by(b)
+    q = (
+        select(
+            b,
+            func.count(),
+            func.sum(case((e.status >= 400, 1), else_=0)),
+            func.sum(e.prompt_tokens + e.completion_tokens),
+            func.sum(e.cost_usd),
+        )
+        .where(e.ts >= since)
+        .group_by(b)
+    )
     rows = (await conn.execute(_scoped(q, usage_events, scope))).all()
     return {int(r[0]): [float(v or 0) for v in r[1:]] for r in rows}
 
@@ -114,18 +121,36 @@ async def _route_model(conn: AsyncConnection, since: float, scope: str | None) -
     """(route, model) -> [requests, errors, prompt_tokens, completion_tokens, cost]."""
     first_full_day = math.ceil(since / DAY)
     d = usage_daily.c
-    q1 = select(
-        d.route, d.model, func.sum(d.requests), func.sum(d.errors), func.sum(d.prompt_tokens),
-        func.sum(d.completion_tokens), func.sum(d.cost_usd),
-    ).where(d.day >= first_full_day).group_by(d.route, d.model)
+    q1 = (
+        select(
+            d.route,
+            d.model,
+            func.sum(d.requests),
+            func.sum(d.errors),
+            func.sum(d.prompt_tokens),
+            func.sum(d.completion_tokens),
+            func.sum(d.cost_usd),
+        )
+        .where(d.day >= first_full_day)
+        .group_by(d.route, d.model)
+    )
     queries = [_scoped(q1, usage_daily, scope)]
     if since < first_full_day * DAY:
         e = usage_events.c
         route, model = func.coalesce(e.route, ""), func.coalesce(e.model, "")
-        q2 = select(
-            route, model, func.count(), func.sum(case((e.status >= 400, 1), else_=0)),
-            func.sum(e.prompt_tokens), func.sum(e.completion_tokens), func.sum(e.cost_usd),
-        ).where(e.ts >= since, e.ts < first_full_day * DAY).group_by(route, model)
+        q2 = (
+            select(
+                route,
+                model,
+                func.count(),
+                func.sum(case((e.status >= 400, 1), else_=0)),
+                func.sum(e.prompt_tokens),
+                func.sum(e.completion_tokens),
+                func.sum(e.cost_usd),
+            )
+            .where(e.ts >= since, e.ts < first_full_day * DAY)
+            .group_by(route, model)
+        )
         queries.append(_scoped(q2, usage_events, scope))
     out: dict[tuple[str, str], list[float]] = {}
     for q in queries:
@@ -146,8 +171,19 @@ async def _latencies(conn: AsyncConnection, since: float, scope: str | None) -> 
 async def _recent(conn: AsyncConnection, scope: str | None) -> list[dict[str, Any]]:
     e = usage_events.c
     q = select(
-        e.ts, e.key_id, e.requested, e.route, e.model, e.status, e.error, e.prompt_tokens,
-        e.completion_tokens, e.cost_usd, e.latency_s, e.privacy_action, e.privacy_counts,
+        e.ts,
+        e.key_id,
+        e.requested,
+        e.route,
+        e.model,
+        e.status,
+        e.error,
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.cost_usd,
+        e.latency_s,
+        e.privacy_action,
+        e.privacy_counts,
     )
     q = _scoped(q, usage_events, scope).order_by(e.ts.desc()).limit(RECENT)
     # Column names are SQLAlchemy quoted_name (a str subclass): plain str for JSON.
@@ -169,15 +205,21 @@ def _routing(
     savings: list[dict[str, Any]] = []
     for route, by_model in sorted(per_route.items()):
         total = sum(a[0] for a in by_model.values())
-        mix.append({
-            "route": route,
-            "requests": int(total),
-            "models": [
-                {"model": m or "(failed)", "requests": int(a[0]), "share": a[0] / total if total else 0.0,
-                 "cost_usd": a[4]}
-                for m, a in sorted(by_model.items(), key=lambda kv: -kv[1][0])
-            ],
-        })
+        mix.append(
+            {
+                "route": route,
+                "requests": int(total),
+                "models": [
+                    {
+                        "model": m or "(failed)",
+                        "requests": int(a[0]),
+                        "share": a[0] / total if total else 0.0,
+                        "cost_usd": a[4],
+                    }
+                    for m, a in sorted(by_model.items(), key=lambda kv: -kv[1][0])
+                ],
+            }
+        )
         cfg = routes.get(route)
         top = strongest(cfg, models) if cfg is not None else None
         if top is None:
@@ -185,27 +227,26 @@ def _routing(
         actual = sum(a[4] for a in by_model.values())
         baseline = sum(top.price.cost(int(a[2]), int(a[3])) for a in by_model.values())
         on_top = sum(a[0] for m, a in by_model.items() if m == top.name)
-        savings.append({
-            "route": route,
-            "strongest": top.name,
-            "requests": int(total),
-            "share_on_strongest": on_top / total if total else 0.0,
-            "actual_usd": actual,
-            "baseline_usd": baseline,
-            "savings_usd": baseline - actual,
-            "savings_pct": (baseline - actual) / baseline if baseline > 0 else None,
-        })
+        savings.append(
+            {
+                "route": route,
+                "strongest": top.name,
+                "requests": int(total),
+                "share_on_strongest": on_top / total if total else 0.0,
+                "actual_usd": actual,
+                "baseline_usd": baseline,
+                "savings_usd": baseline - actual,
+                "savings_pct": (baseline - actual) / baseline if baseline > 0 else None,
+            }
+        )
     return mix, savings
 
 
-def _fill_series(
-    raw: dict[int, list[float]], since: float, now: float, width: int
-) -> list[dict[str, Any]]:
+def _fill_series(raw: dict[int, list[float]], since: float, now: float, width: int) -> list[dict[str, Any]]:
     out = []
     for b in range(int(since // width), int(now // width) + 1):
         v = raw.get(b, [0.0, 0.0, 0.0, 0.0])
-        out.append({"t": b * width, "requests": int(v[0]), "errors": int(v[1]), "tokens": int(v[2]),
-                    "cost_usd": v[3]})
+        out.append({"t": b * width, "requests": int(v[0]), "errors": int(v[1]), "tokens": int(v[2]), "cost_usd": v[3]})
     return out
 
 
@@ -232,8 +273,14 @@ def _clean_recent(rows: list[dict[str, Any]], names: dict[str, str], show_key: b
 
 
 async def build_dashboard(
-    store: Any, window: Window, scope: str | None, routes: dict[str, RouteConfig],
-    models: dict[str, ModelConfig], *, show_keys: bool, now: float | None = None,
+    store: Any,
+    window: Window,
+    scope: str | None,
+    routes: dict[str, RouteConfig],
+    models: dict[str, ModelConfig],
+    *,
+    show_keys: bool,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Everything the dashboard page shows, for the keys in ``scope`` (None: all)."""
     now = time.time() if now is None else now
@@ -246,8 +293,12 @@ async def build_dashboard(
             days = await store.usage_summary("day", since, scope)
             epoch = dt.date(1970, 1, 1).toordinal()
             raw = {
-                dt.date.fromisoformat(r.group).toordinal() - epoch:
-                    [r.requests, r.errors, r.prompt_tokens + r.completion_tokens, r.cost_usd]
+                dt.date.fromisoformat(r.group).toordinal() - epoch: [
+                    r.requests,
+                    r.errors,
+                    r.prompt_tokens + r.completion_tokens,
+                    r.cost_usd,
+                ]
                 for r in days
             }
         else:

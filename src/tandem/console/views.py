@@ -75,8 +75,7 @@ _COMMON = {
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json",
-                    headers=_COMMON)
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=_COMMON)
 
 
 class ConsoleStatic(StaticFiles):
@@ -98,10 +97,16 @@ async def root(request: Request) -> Response:
 async def page(request: Request) -> Response:
     """The console page. It holds no data: everything comes from the API."""
     html = (STATIC_DIR / "index.html").read_bytes()
-    return Response(html, media_type="text/html; charset=utf-8", headers={
-        **_COMMON, "cache-control": "no-cache", "content-security-policy": PAGE_CSP,
-        "x-frame-options": "DENY",
-    })
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={
+            **_COMMON,
+            "cache-control": "no-cache",
+            "content-security-policy": PAGE_CSP,
+            "x-frame-options": "DENY",
+        },
+    )
 
 
 async def session(request: Request) -> Response:
@@ -110,17 +115,19 @@ async def session(request: Request) -> Response:
     store = store_of(request)
     config = request.app.state.config
     admin_set = bool(os.environ.get(config.auth.admin_key_env))
-    return _json({
-        "viewer": viewer.to_dict(),
-        "auth_mode": auth_mode(request),
-        "admin_key_env": config.auth.admin_key_env,
-        "admin_key_set": admin_set,
-        "features": {
-            "dashboard": store is not None,
-            "keys": store is not None and viewer.is_admin,
-            "bench": True,
-        },
-    })
+    return _json(
+        {
+            "viewer": viewer.to_dict(),
+            "auth_mode": auth_mode(request),
+            "admin_key_env": config.auth.admin_key_env,
+            "admin_key_set": admin_set,
+            "features": {
+                "dashboard": store is not None,
+                "keys": store is not None and viewer.is_admin,
+                "bench": True,
+            },
+        }
+    )
 
 
 async def _dashboard_scope(request: Request, viewer: Viewer, store: Any) -> str | None:
@@ -179,8 +186,9 @@ async def bench_file(request: Request) -> Response:
     path, media = benchdir.download_path(run, name)
     if name == "report.json":  # as the summary endpoint gives it: without server paths
         body = orjson.dumps(benchdir.read_summary(run), option=orjson.OPT_INDENT_2)
-        return Response(body, media_type=media, headers={
-            **_COMMON, "content-disposition": f'attachment; filename="{run}-{name}"'})
+        return Response(
+            body, media_type=media, headers={**_COMMON, "content-disposition": f'attachment; filename="{run}-{name}"'}
+        )
     return FileResponse(path, media_type=media, filename=f"{run}-{name}", headers=_COMMON)
 
 
@@ -205,6 +213,12 @@ async def bench_report(request: Request) -> Response:
     else:
         await resolve(request)
     path = benchdir.report_path(run)
-    return FileResponse(path, media_type="text/html; charset=utf-8", headers={
-        **_COMMON, "content-security-policy": REPORT_CSP, "x-frame-options": "SAMEORIGIN",
-    })
+    return FileResponse(
+        path,
+        media_type="text/html; charset=utf-8",
+        headers={
+            **_COMMON,
+            "content-security-policy": REPORT_CSP,
+            "x-frame-options": "SAMEORIGIN",
+        },
+    )

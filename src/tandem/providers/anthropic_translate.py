@@ -58,8 +58,7 @@ FINISH_REASONS: dict[str, str] = {
 }
 
 _JSON_OBJECT_INSTRUCTION = (
-    "Respond with only a single valid JSON object: no prose, no explanation "
-    "and no Markdown code fences."
+    "Respond with only a single valid JSON object: no prose, no explanation and no Markdown code fences."
 )
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
 #: Part types carried as text (a replayed assistant refusal is still its words).
@@ -125,9 +124,7 @@ def _content_blocks(content: object, param: str, *, images: bool = True) -> list
         elif kind == "image_url" and images:
             blocks.append(_image_block(part, where))
         else:
-            raise UnsupportedParameter(
-                f"Content parts of type {kind!r} are not supported by this model.", param=where
-            )
+            raise UnsupportedParameter(f"Content parts of type {kind!r} are not supported by this model.", param=where)
     return blocks
 
 
@@ -144,9 +141,7 @@ def _tool_use_block(call: object, param: str) -> JSON:
     except ValueError:
         args = None
     if not isinstance(args, dict):
-        raise InvalidRequest(
-            "Tool call arguments must be a JSON object.", param=f"{param}.function.arguments"
-        )
+        raise InvalidRequest("Tool call arguments must be a JSON object.", param=f"{param}.function.arguments")
     return {"type": "tool_use", "id": call_id, "name": name, "input": args}
 
 
@@ -204,9 +199,7 @@ def _messages(messages: object) -> tuple[list[JSON], list[JSON]]:
         elif role == "tool":
             role, blocks = "user", [_tool_result_block(msg, param)]
         else:
-            raise UnsupportedParameter(
-                f"Messages with role {role!r} are not supported by this model.", param=param
-            )
+            raise UnsupportedParameter(f"Messages with role {role!r} are not supported by this model.", param=param)
         if not blocks:
             continue  # Anthropic rejects empty turns; an empty message says nothing.
         if turns and turns[-1][0] == role:
@@ -314,9 +307,7 @@ def _common(body: Mapping[str, Any], out: JSON, default_max_tokens: int) -> None
         raise UnsupportedParameter("This model can only return one choice (n=1).", param="n")
     if body.get("logprobs"):
         raise UnsupportedParameter("This model does not return logprobs.", param="logprobs")
-    out["max_tokens"] = (
-        body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
-    )
+    out["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
     temperature = body.get("temperature")
     if temperature is not None:
         out["temperature"] = min(float(temperature), 1.0)
@@ -370,9 +361,7 @@ def completion_request(body: Mapping[str, Any], *, model: str, default_max_token
     prompt = body.get("prompt")
     if isinstance(prompt, list):
         if len(prompt) != 1 or not isinstance(prompt[0], str):
-            raise UnsupportedParameter(
-                "This model takes a single text prompt per request.", param="prompt"
-            )
+            raise UnsupportedParameter("This model takes a single text prompt per request.", param="prompt")
         prompt = prompt[0]
     if not isinstance(prompt, str) or not prompt:
         raise InvalidRequest("prompt must be a non-empty string.", param="prompt")
@@ -395,11 +384,7 @@ def usage_of(usage: object) -> tuple[Usage, int]:
     if not isinstance(usage, Mapping):
         return Usage(), 0
     cached = int(usage.get("cache_read_input_tokens") or 0)
-    prompt = (
-        int(usage.get("input_tokens") or 0)
-        + int(usage.get("cache_creation_input_tokens") or 0)
-        + cached
-    )
+    prompt = int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0) + cached
     return Usage(prompt, int(usage.get("output_tokens") or 0)), cached
 
 
@@ -578,7 +563,5 @@ def text_chunk(chunk: JSON) -> JSON | None:
     text = choice["delta"].get("content") or ""
     if not text and choice["finish_reason"] is None:
         return None
-    out["choices"] = [
-        {"index": 0, "text": text, "finish_reason": choice["finish_reason"], "logprobs": None}
-    ]
+    out["choices"] = [{"index": 0, "text": text, "finish_reason": choice["finish_reason"], "logprobs": None}]
     return out

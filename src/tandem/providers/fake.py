@@ -145,7 +145,9 @@ class FakeProvider(Provider):
         if endpoint == "completions":
             text = self._reply_text(body, last)
             usage.completion_tokens = _words(text) * n
-            choices: list[dict[str, Any]] = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None} for i in range(n)]
+            choices: list[dict[str, Any]] = [
+                {"index": i, "text": text, "finish_reason": "stop", "logprobs": None} for i in range(n)
+            ]
             reply = {
                 "id": f"cmpl-fake{self.calls}",
                 "object": "text_completion",

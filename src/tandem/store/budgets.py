@@ -119,18 +119,14 @@ class LocalBook:
         }
 
 
-def _window_ok(
-    budget: float | None, spent_now: ColumnElement[Any], estimate: float
-) -> ColumnElement[bool] | None:
+def _window_ok(budget: float | None, spent_now: ColumnElement[Any], estimate: float) -> ColumnElement[bool] | None:
     if budget is None:
         return None
     committed = spent_now + budget_state.c.reserved
     return and_(committed + estimate <= budget, committed < budget)
 
 
-async def reserve_shared(
-    engine: AsyncEngine, key: KeyRecord, estimate: float, day: int, month: int
-) -> None:
+async def reserve_shared(engine: AsyncEngine, key: KeyRecord, estimate: float, day: int, month: int) -> None:
     """Atomically reserve ``estimate`` in ``budget_state`` or raise :class:`BudgetExceeded`."""
     c = budget_state.c
     day_spent = case((c.day >= day, c.day_spent), else_=0.0)

@@ -92,9 +92,7 @@ class KeyRing:
                 async with self._engine.connect() as conn:
                     self.observe(await read_epoch(conn))
             except Exception as exc:
-                log.warning(
-                    "cannot read the keys epoch (%s); using cached keys", type(exc).__name__
-                )
+                log.warning("cannot read the keys epoch (%s); using cached keys", type(exc).__name__)
                 return
             if self._seen <= self.epoch:
                 return
@@ -109,9 +107,7 @@ class KeyRing:
         async with self._lock:
             if not force and self.stale() is False:
                 return
-            records, epoch = await load_changed(
-                self._engine, max(self.epoch, 0) if not force else 0
-            )
+            records, epoch = await load_changed(self._engine, max(self.epoch, 0) if not force else 0)
             for rec in records:
                 old = self.by_id.get(rec.id)
                 if old is not None:

@@ -70,9 +70,7 @@ class LocalLimiter:
             wait = _retry_after(rpm, s[1], s[2], frac)
             raise RateLimited(f"rate limit of {rpm} requests per minute reached", retry_after=wait)
         if tpm is not None and s[3] + s[4] * (1.0 - frac) >= tpm:
-            raise RateLimited(
-                f"rate limit of {tpm} tokens per minute reached", retry_after=(1 - frac) * WINDOW
-            )
+            raise RateLimited(f"rate limit of {tpm} tokens per minute reached", retry_after=(1 - frac) * WINDOW)
         s[1] += 1
 
     def add_tokens(self, key_id: str, tokens: int, now: float) -> None:
@@ -137,21 +135,15 @@ class RedisLimiter:
         window = int(now // WINDOW)
         frac = (now % WINDOW) / WINDOW
         try:
-            code = await self._script(
-                keys=_names(key_id, window), args=[rpm or 0, tpm or 0, repr(frac), 150]
-            )
+            code = await self._script(keys=_names(key_id, window), args=[rpm or 0, tpm or 0, repr(frac), 150])
         except Exception as exc:
             self._warn(exc)
             self._fallback.check(key_id, rpm, tpm, now)
             return
         if code == 1:
-            raise RateLimited(
-                f"rate limit of {rpm} requests per minute reached", retry_after=(1 - frac) * 60
-            )
+            raise RateLimited(f"rate limit of {rpm} requests per minute reached", retry_after=(1 - frac) * 60)
         if code == 2:
-            raise RateLimited(
-                f"rate limit of {tpm} tokens per minute reached", retry_after=(1 - frac) * 60
-            )
+            raise RateLimited(f"rate limit of {tpm} tokens per minute reached", retry_after=(1 - frac) * 60)
 
     def add_tokens(self, key_id: str, tokens: int, now: float) -> None:
         """Queue the tokens of a finished call for the next batch (non-blocking)."""
@@ -184,9 +176,7 @@ class RedisLimiter:
         now = time.monotonic()
         if now - self._warned > 10:
             self._warned = now
-            log.warning(
-                "redis rate limiter unavailable (%s); limiting per process", type(exc).__name__
-            )
+            log.warning("redis rate limiter unavailable (%s); limiting per process", type(exc).__name__)
 
     async def aclose(self) -> None:
         """Flush pending counts and close the connection pool."""

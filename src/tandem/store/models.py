@@ -136,11 +136,7 @@ class KeyRecord:
     @property
     def has_budget(self) -> bool:
         """Whether any budget applies."""
-        return (
-            self.budget_day_usd is not None
-            or self.budget_month_usd is not None
-            or self.budget_total_usd is not None
-        )
+        return self.budget_day_usd is not None or self.budget_month_usd is not None or self.budget_total_usd is not None
 
     def is_active(self, now: float) -> bool:
         """Not revoked and not expired at ``now``."""

@@ -108,9 +108,7 @@ class Store(ManageMixin):
             try:
                 await self._redis.start()
             except Exception as exc:
-                log.warning(
-                    "redis unavailable at start (%s): limits per process", type(exc).__name__
-                )
+                log.warning("redis unavailable at start (%s): limits per process", type(exc).__name__)
         elif self.config.server.workers > 1:
             log.warning(
                 "store.redis_url is not set: rate limits are counted per worker process, so a "
@@ -135,9 +133,7 @@ class Store(ManageMixin):
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            log.warning(
-                "another process serves %s: coordinating budgets through it", self.db.sqlite_path
-            )
+            log.warning("another process serves %s: coordinating budgets through it", self.db.sqlite_path)
             return "shared"
         self._serve_lock = f
         return "local"
@@ -253,9 +249,7 @@ class Store(ManageMixin):
                     raise
                 except Exception as exc:
                     # Database down: serve unreserved rather than refuse everyone.
-                    log.warning(
-                        "budget reservation failed (%s); admitting unreserved", type(exc).__name__
-                    )
+                    log.warning("budget reservation failed (%s); admitting unreserved", type(exc).__name__)
                     return
             call.reserved_usd = estimate
 

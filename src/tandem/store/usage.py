@@ -79,16 +79,12 @@ _BUDGET_SETTLE = (
             (budget_state.c.month < bindparam("m"), bindparam("c")),
             else_=budget_state.c.month_spent,
         ),
-        month=case(
-            (budget_state.c.month < bindparam("m"), bindparam("m")), else_=budget_state.c.month
-        ),
+        month=case((budget_state.c.month < bindparam("m"), bindparam("m")), else_=budget_state.c.month),
     )
 )
 
 
-async def write_batch(
-    conn: AsyncConnection, records: Sequence[dict[str, Any]], *, dedupe: bool = False
-) -> int:
+async def write_batch(conn: AsyncConnection, records: Sequence[dict[str, Any]], *, dedupe: bool = False) -> int:
     """Insert ``records`` with their rollup and budget effects; returns rows written.
 
     With ``dedupe`` (spool replay), records whose id is already stored are
@@ -130,10 +126,7 @@ async def write_batch(
     # that the COPY below then joins.
     await conn.execute(
         _UPSERT[conn.dialect.name],
-        [
-            {"day": k[0], "key_id": k[1], "model": k[2], "route": k[3], **v}
-            for k, v in rollup.items()
-        ],
+        [{"day": k[0], "key_id": k[1], "model": k[2], "route": k[3], **v} for k, v in rollup.items()],
     )
     await conn.execute(
         _BUDGET_SETTLE,
@@ -151,9 +144,7 @@ async def insert_rows(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> Non
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
-        await raw.copy_records_to_table(
-            usage_events.name, records=rows, columns=list(_EVENT_COLUMNS)
-        )
+        await raw.copy_records_to_table(usage_events.name, records=rows, columns=list(_EVENT_COLUMNS))
     else:
         await raw.executemany(_SQLITE_INSERT, rows)
 
@@ -211,9 +202,7 @@ def _grouped(by: GroupBy, table: Any, raw: bool) -> Select[Any]:
     return select(group.label("g"), *aggs).group_by(group)
 
 
-async def summarize(
-    conn: AsyncConnection, by: GroupBy, since: float | None, key_id: str | None
-) -> list[UsageRow]:
+async def summarize(conn: AsyncConnection, by: GroupBy, since: float | None, key_id: str | None) -> list[UsageRow]:
     """Usage grouped ``by`` key, model, route or UTC day, from ``since`` (epoch
     seconds, None: all time), for one key or all."""
     first_full_day = math.ceil(since / 86400) if since is not None else None
