@@ -38,24 +38,27 @@ class RecordingAccountant:
         return {}
 
 
-def _config(base: str, *models: tuple[str, str], routes: str = "", timeouts: str = "") -> str:
+def _config(up: Upstream, *models: tuple[str, str], routes: str = "", timeouts: str = "") -> str:
     lines = ["models:"]
     for name, upstream_model in models:
         lines += [
             f"  - name: {name}",
             "    provider: openai",
             f"    model: {upstream_model}",
-            f"    base_url: {base}",
+            f"    base_url: {up.base_url}",
             "    price: {input: 1, output: 1}",
+            f"    options: {{http_client: {up.http_client}}}",
         ]
         if timeouts:
             lines.append(f"    timeouts: {timeouts}")
     return "\n".join(lines) + "\n" + routes
 
 
-@pytest.fixture
-def up() -> AsyncIterator[Upstream]:
+@pytest.fixture(params=["reqwest", "aiohttp"])
+def up(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
+    """The upstream, reached through each HTTP client tandem offers."""
     with Upstream(retry_after=0) as u:
+        u.http_client = request.param
         yield u
 
 
@@ -71,7 +74,7 @@ BODY = {"messages": [{"role": "user", "content": "hello world"}]}
 
 
 async def test_429_is_retried_honouring_retry_after_then_reported(up: Upstream) -> None:
-    gw, acct = await _gateway(_config(up.base_url, ("a", "status-429")))
+    gw, acct = await _gateway(_config(up, ("a", "status-429")))
     with pytest.raises(UpstreamRateLimited) as exc:
         await gw.run("chat", {"model": "a", **BODY})
     assert up.hits["status-429"] == 3  # the first try and two retries
@@ -81,7 +84,7 @@ async def test_429_is_retried_honouring_retry_after_then_reported(up: Upstream) 
 
 
 async def test_503_then_success_is_retried(up: Upstream) -> None:
-    gw, acct = await _gateway(_config(up.base_url, ("a", "flaky-2")))
+    gw, acct = await _gateway(_config(up, ("a", "flaky-2")))
     result, call = await gw.run("chat", {"model": "a", **BODY})
     assert result.body["choices"][0]["message"]["content"] == "echo: hello world"
     assert call.retries == 2 and up.hits["flaky-2"] == 3
@@ -93,7 +96,7 @@ async def test_503_then_success_is_retried(up: Upstream) -> None:
 async def test_failure_falls_back_to_next_candidate(up: Upstream, failing: str) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
     gw, acct = await _gateway(
-        _config(up.base_url, ("bad", failing), ("good", "ok"), routes=routes, timeouts="{first_byte: 0.5}")
+        _config(up, ("bad", failing), ("good", "ok"), routes=routes, timeouts="{first_byte: 0.5}")
     )
     result, call = await gw.run("chat", {"model": "r", **BODY})
     assert call.model == "good" and call.fallbacks == 1
@@ -106,7 +109,7 @@ async def test_failure_falls_back_to_next_candidate(up: Upstream, failing: str) 
 
 async def test_client_error_does_not_fall_back(up: Upstream) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
-    gw, _ = await _gateway(_config(up.base_url, ("bad", "status-400"), ("good", "ok"), routes=routes))
+    gw, _ = await _gateway(_config(up, ("bad", "status-400"), ("good", "ok"), routes=routes))
     with pytest.raises(TandemError) as exc:
         await gw.run("chat", {"model": "r", **BODY})
     assert exc.value.status_code == 400 and up.hits["ok"] == 0
@@ -114,7 +117,7 @@ async def test_client_error_does_not_fall_back(up: Upstream) -> None:
 
 
 async def test_hang_before_first_byte_times_out(up: Upstream) -> None:
-    gw, acct = await _gateway(_config(up.base_url, ("a", "hang"), timeouts="{first_byte: 0.3}"))
+    gw, acct = await _gateway(_config(up, ("a", "hang"), timeouts="{first_byte: 0.3}"))
     with pytest.raises(UpstreamTimeout):
         await gw.run("chat", {"model": "a", **BODY})
     assert acct.settled[0].status == 504
@@ -134,7 +137,7 @@ async def _collect(gw: Gateway, model: str) -> tuple[list[dict], BaseException |
 
 
 async def test_stalled_stream_ends_with_an_error_not_done(up: Upstream) -> None:
-    gw, acct = await _gateway(_config(up.base_url, ("a", "stall"), timeouts="{idle: 0.3}"))
+    gw, acct = await _gateway(_config(up, ("a", "stall"), timeouts="{idle: 0.3}"))
     chunks, error, call = await _collect(gw, "a")
     assert len(chunks) == 2  # what arrived before the stall reached the client
     assert isinstance(error, UpstreamTimeout)
@@ -144,7 +147,7 @@ async def test_stalled_stream_ends_with_an_error_not_done(up: Upstream) -> None:
 
 async def test_reset_mid_stream_is_not_retried(up: Upstream) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
-    gw, acct = await _gateway(_config(up.base_url, ("bad", "reset-stream"), ("good", "ok"), routes=routes))
+    gw, acct = await _gateway(_config(up, ("bad", "reset-stream"), ("good", "ok"), routes=routes))
     chunks, error, _call = await _collect(gw, "r")
     assert chunks and error is not None and error.status_code == 502
     assert up.hits["ok"] == 0  # after the first byte, no fallback: the client has part of an answer
@@ -154,7 +157,7 @@ async def test_reset_mid_stream_is_not_retried(up: Upstream) -> None:
 
 async def test_stream_failing_before_first_chunk_falls_back(up: Upstream) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
-    gw, acct = await _gateway(_config(up.base_url, ("bad", "status-500"), ("good", "ok"), routes=routes))
+    gw, acct = await _gateway(_config(up, ("bad", "status-500"), ("good", "ok"), routes=routes))
     chunks, error, call = await _collect(gw, "r")
     assert error is None and call.model == "good" and call.fallbacks == 1
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "echo: hello world"
@@ -164,7 +167,7 @@ async def test_stream_failing_before_first_chunk_falls_back(up: Upstream) -> Non
 
 async def test_circuit_breaker_skips_a_failing_deployment(up: Upstream) -> None:
     routes = "routes:\n  - name: r\n    candidates: [bad, good]\n    objective: ordered\n"
-    gw, _ = await _gateway(_config(up.base_url, ("bad", "status-500"), ("good", "ok"), routes=routes))
+    gw, _ = await _gateway(_config(up, ("bad", "status-500"), ("good", "ok"), routes=routes))
     for _ in range(7):
         await gw.run("chat", {"model": "r", **BODY})
     # Five failures open the circuit; later requests skip "bad" entirely.
@@ -176,7 +179,7 @@ async def test_circuit_breaker_skips_a_failing_deployment(up: Upstream) -> None:
 
 
 async def test_client_disconnect_cancels_the_upstream_stream(up: Upstream) -> None:
-    gw, acct = await _gateway(_config(up.base_url, ("a", "stall"), timeouts="{idle: 30}"))
+    gw, acct = await _gateway(_config(up, ("a", "stall"), timeouts="{idle: 30}"))
     call = gw.new_call("chat", {"model": "a", "stream": True, **BODY})
     agen = gw.stream(call)
     await anext(agen)

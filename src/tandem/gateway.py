@@ -19,6 +19,7 @@ import orjson
 from tandem.accounting import Accountant, NoAccounting
 from tandem.call import Call, Endpoint, KeyInfo, ProviderResult, Usage
 from tandem.config import CascadeConfig, Config, ModelConfig, RouteConfig
+from tandem.deadline import Deadline
 from tandem.errors import (
     ContextLengthExceeded,
     NoCandidate,
@@ -162,7 +163,7 @@ class Gateway:
                     if streaming:
                         result: Any = await self._open_stream(provider, call, body, model)
                     else:
-                        async with asyncio.timeout(model.timeouts.total):
+                        with Deadline(model.timeouts.total):
                             result = await provider.send(call.endpoint, body)
                 except TimeoutError:
                     exc: TandemError = UpstreamTimeout(
@@ -242,7 +243,7 @@ class Gateway:
         """Start a stream and wait for its first chunk (errors before it can be retried)."""
         agen = provider.stream(call.endpoint, body)
         try:
-            async with asyncio.timeout(model.timeouts.first_byte):
+            with Deadline(model.timeouts.first_byte):
                 first = await agen.__anext__()
         except StopAsyncIteration:
             first = {}

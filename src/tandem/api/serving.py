@@ -15,6 +15,7 @@ event; a client that disconnects cancels the upstream call.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
@@ -84,6 +85,10 @@ class OpenAIEndpoint:
     def __init__(self, endpoint: Endpoint, kind: type[Any]) -> None:
         self.endpoint = endpoint
         self.kind = kind
+        # Request ids: random per process, then counted (os.urandom per
+        # request is a system call on the hot path).
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
@@ -121,7 +126,7 @@ class OpenAIEndpoint:
             include_usage=bool(opts and opts.include_usage),
             hints=hints_from_headers(headers, params.tandem),
             key=key,
-            request_id=headers.get("x-request-id") or os.urandom(8).hex(),
+            request_id=headers.get("x-request-id") or f"{self._id_prefix}{next(self._ids):06x}",
         )
 
 

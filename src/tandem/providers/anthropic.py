@@ -41,8 +41,8 @@ from tandem.errors import (
 from tandem.protocol import now
 from tandem.providers import anthropic_translate as tr
 from tandem.providers.base import Provider, ProviderOptions
-from tandem.providers.http_common import iter_sse, status_error
-from tandem.providers.transport import AiohttpTransport, HTTPRequest, Transport
+from tandem.providers.http_common import HTTPOptions, http_transport, iter_sse, status_error
+from tandem.providers.transport import HTTPRequest, Transport
 
 __all__ = ["AnthropicOptions", "AnthropicProvider"]
 
@@ -52,7 +52,7 @@ _MAX_MESSAGE = 500
 _SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization"})
 
 
-class AnthropicOptions(ProviderOptions):
+class AnthropicOptions(HTTPOptions):
     """Options of an Anthropic deployment."""
 
     #: The ``anthropic-version`` header.
@@ -85,13 +85,8 @@ class AnthropicProvider(Provider):
     Options = AnthropicOptions
     options: AnthropicOptions
 
-    def __init__(
-        self, config: ModelConfig, options: ProviderOptions, transport: Transport | None = None
-    ) -> None:
+    def __init__(self, config: ModelConfig, options: ProviderOptions, transport: Transport | None = None) -> None:
         super().__init__(config, options)
-        self.transport = transport or AiohttpTransport(
-            config.name, config.timeouts, max_connections=config.max_concurrency
-        )
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         path = self.options.messages_path
         if base.endswith("/v1") and path.startswith("/v1/"):
@@ -107,6 +102,7 @@ class AnthropicProvider(Provider):
             headers["x-api-key"] = key
         self._headers = headers
         self._stream_headers = {**headers, "accept": "text/event-stream"}
+        self.transport = transport or http_transport(config, self.options, headers)
 
     # --- errors -------------------------------------------------------------
 
@@ -176,7 +172,7 @@ class AnthropicProvider(Provider):
 
     async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
         payload = {**self._request_body(endpoint, body), "stream": True}
-        req = HTTPRequest("POST", self._url, self._stream_headers, orjson.dumps(payload))
+        req = HTTPRequest("POST", self._url, self._stream_headers, orjson.dumps(payload), stream=True)
         resp = await self.transport.request(req)
         state = tr.StreamTranslator(now())
         try:

@@ -1,11 +1,14 @@
-"""Helpers shared by the HTTP providers: status mapping and SSE parsing."""
+"""Helpers shared by the HTTP providers: options, transport choice, status
+mapping and SSE parsing."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import Literal
 
 import orjson
 
+from tandem.config import ModelConfig
 from tandem.errors import (
     ContextLengthExceeded,
     TandemError,
@@ -15,10 +18,33 @@ from tandem.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tandem.providers.base import ProviderOptions
+from tandem.providers.transport import AiohttpTransport, Transport
 
-__all__ = ["SSEEvent", "iter_sse", "status_error"]
+__all__ = ["HTTPOptions", "SSEEvent", "http_transport", "iter_sse", "status_error"]
 
 _MAX_MESSAGE = 500
+
+
+class HTTPOptions(ProviderOptions):
+    """Options every HTTP provider has."""
+
+    #: The HTTP client library: ``reqwest`` (pyreqwest, the default, about
+    #: half the CPU per request) or ``aiohttp``.
+    http_client: Literal["reqwest", "aiohttp"] = "reqwest"
+
+
+def http_transport(config: ModelConfig, options: HTTPOptions, headers: Mapping[str, str] | None = None) -> Transport:
+    """The pooled transport for one deployment, per its ``http_client`` option.
+
+    ``headers``: the ones every request carries (reqwest sends them as
+    client defaults, which is cheaper).
+    """
+    if options.http_client == "aiohttp":
+        return AiohttpTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
+    from tandem.providers.reqwest import ReqwestTransport  # Rust extension: load on use
+
+    return ReqwestTransport(config.name, config.timeouts, max_connections=config.max_concurrency, headers=headers)
 
 
 def _upstream_message(body: bytes) -> str | None:

@@ -19,15 +19,15 @@ from tandem.call import Endpoint, ProviderResult, ProviderStream, Usage
 from tandem.config import ModelConfig
 from tandem.errors import UpstreamError
 from tandem.providers.base import Provider, ProviderOptions
-from tandem.providers.http_common import iter_sse, status_error
-from tandem.providers.transport import AiohttpTransport, HTTPRequest, Transport
+from tandem.providers.http_common import HTTPOptions, http_transport, iter_sse, status_error
+from tandem.providers.transport import HTTPRequest, Transport
 
 __all__ = ["OpenAICompatOptions", "OpenAICompatProvider"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAICompatOptions(ProviderOptions):
+class OpenAICompatOptions(HTTPOptions):
     """Per-server differences of OpenAI-compatible upstreams."""
 
     #: ``authorization`` sends ``Bearer KEY``; ``api-key`` is Azure's header.
@@ -53,9 +53,6 @@ class OpenAICompatProvider(Provider):
 
     def __init__(self, config: ModelConfig, options: ProviderOptions, transport: Transport | None = None) -> None:
         super().__init__(config, options)
-        self.transport = transport or AiohttpTransport(
-            config.name, config.timeouts, max_connections=config.max_concurrency
-        )
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         query = urlencode(self.options.query)
         suffix = f"?{query}" if query else ""
@@ -73,6 +70,7 @@ class OpenAICompatProvider(Provider):
                 headers["authorization"] = f"Bearer {key}"
         self._headers = headers
         self._stream_headers = {**headers, "accept": "text/event-stream"}
+        self.transport = transport or http_transport(config, self.options, headers)
 
     async def send(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderResult:
         req = HTTPRequest("POST", self._urls[endpoint], self._headers, orjson.dumps(body))
@@ -94,7 +92,7 @@ class OpenAICompatProvider(Provider):
         body = {**body, "stream": True}
         if self.options.stream_usage and endpoint != "embeddings":
             body["stream_options"] = {"include_usage": True}
-        req = HTTPRequest("POST", self._urls[endpoint], self._stream_headers, orjson.dumps(body))
+        req = HTTPRequest("POST", self._urls[endpoint], self._stream_headers, orjson.dumps(body), stream=True)
         resp = await self.transport.request(req)
         try:
             if resp.status >= 400:

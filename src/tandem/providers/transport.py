@@ -2,9 +2,11 @@
 
 Providers never touch an HTTP library directly; they call a
 :class:`Transport`, in the manner of httpx transports. Production uses
-:class:`AiohttpTransport` (one pooled keep-alive session per upstream,
-chosen over httpx by measurement: see ``bench/RESULTS.md``); unit tests
-inject :class:`MockTransport`, so they never touch the network.
+:class:`tandem.providers.reqwest.ReqwestTransport` (pyreqwest) or, as an
+option, :class:`AiohttpTransport` (aiohttp was chosen over httpx, and
+pyreqwest over aiohttp, by measurement: see ``bench/RESULTS.md``); both
+keep one pooled keep-alive client per upstream. Unit tests inject
+:class:`MockTransport`, so they never touch the network.
 
 Transport errors are mapped to :mod:`tandem.errors` here, once. Their
 messages name the provider only: never a URL, header or key.
@@ -22,6 +24,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tandem.config import Timeouts
+from tandem.deadline import Deadline
 from tandem.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 
 __all__ = [
@@ -42,6 +45,9 @@ class HTTPRequest:
     url: str
     headers: Mapping[str, str]
     body: bytes = b""
+    #: The caller reads the body as a stream (a transport may read a
+    #: non-streamed body whole before it returns).
+    stream: bool = False
 
 
 class HTTPResponse(ABC):
@@ -88,7 +94,7 @@ class _AiohttpResponse(HTTPResponse):
 
     async def read(self) -> bytes:
         try:
-            async with asyncio.timeout(self._transport.timeouts.idle):
+            with Deadline(self._transport.timeouts.idle):
                 return await self._resp.read()
         except TimeoutError:
             raise self._transport.timeout_error("reading the reply") from None
@@ -99,11 +105,11 @@ class _AiohttpResponse(HTTPResponse):
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         content = self._resp.content
-        idle = self._transport.timeouts.idle
+        deadline = Deadline(self._transport.timeouts.idle)
         try:
             while True:
                 try:
-                    async with asyncio.timeout(idle):
+                    with deadline:
                         chunk = await content.readany()
                 except TimeoutError:
                     raise self._transport.timeout_error("the stream stalled") from None
@@ -155,7 +161,7 @@ class AiohttpTransport(Transport):
     async def request(self, req: HTTPRequest) -> HTTPResponse:
         session = self._get_session()
         try:
-            async with asyncio.timeout(self.timeouts.first_byte):
+            with Deadline(self.timeouts.first_byte):
                 resp = await session.request(
                     req.method, req.url, headers=req.headers, data=req.body, allow_redirects=False
                 )

@@ -1,0 +1,218 @@
+"""The HTTP transports (reqwest, the default, and aiohttp) against a real
+local server: streaming without buffering, timeouts, and error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from tandem.config import ModelConfig, Timeouts
+from tandem.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
+from tandem.providers.http_common import HTTPOptions, http_transport
+from tandem.providers.transport import HTTPRequest, Transport
+from tests.upstream import free_port
+
+CLIENTS = ["reqwest", "aiohttp"]
+
+
+async def _paced(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for i in range(3):
+        await resp.write(b"data: %d\n\n" % i)
+        await asyncio.sleep(0.3)
+    return resp
+
+
+async def _hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(3600)
+    return web.Response()
+
+
+async def _stall(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse()
+    await resp.prepare(request)
+    await resp.write(b"data: 0\n\n")
+    await asyncio.sleep(3600)
+    return resp
+
+
+async def _reset(request: web.Request) -> web.Response:
+    await request.read()
+    assert request.transport is not None
+    request.transport.abort()
+    return web.Response()
+
+
+async def _json(request: web.Request) -> web.Response:
+    body = await request.read()
+    resp = web.json_response({"echo": body.decode()}, headers={"Retry-After": "7"}, status=429)
+    resp.force_close()  # the upstream closes each connection after its reply
+    return resp
+
+
+async def _headers(request: web.Request) -> web.Response:
+    return web.json_response([[k.lower(), v] for k, v in request.headers.items()])
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    app = web.Application()
+    handlers = {"/paced": _paced, "/hang": _hang, "/stall": _stall, "/reset": _reset, "/json": _json}
+    for path, handler in {**handlers, "/headers": _headers}.items():
+        app.router.add_post(path, handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+def _transport(client: str, **timeouts: float) -> Transport:
+    config = ModelConfig(name="up", provider="openai", timeouts=Timeouts(**timeouts))
+    return http_transport(config, HTTPOptions(http_client=client))  # type: ignore[arg-type]
+
+
+def _post(url: str, *, stream: bool = False) -> HTTPRequest:
+    return HTTPRequest("POST", url, {"content-type": "application/json"}, b'{"x": 1}', stream=stream)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_each_streamed_chunk_is_handed_over_as_it_arrives(server: str, client: str) -> None:
+    transport = _transport(client)
+    start = time.perf_counter()
+    resp = await transport.request(_post(server + "/paced", stream=True))
+    arrivals = []
+    async for chunk in resp.iter_chunks():
+        arrivals.append((time.perf_counter() - start, chunk))
+    await transport.aclose()
+    assert b"".join(c for _, c in arrivals) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    # The first event is not held back until the 0.9 s stream is over.
+    assert arrivals[0][0] < 0.25, arrivals
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_a_reply_body_and_its_headers(server: str, client: str) -> None:
+    transport = _transport(client)
+    for _ in range(3):  # the upstream closes every connection: each request opens a new one
+        resp = await transport.request(_post(server + "/json"))
+        assert resp.status == 429
+        assert resp.headers.get("retry-after") == "7" and resp.headers.get("Retry-After") == "7"
+        assert await resp.read() == b'{"echo": "{\\"x\\": 1}"}'
+    await transport.aclose()
+
+
+async def test_reqwest_sends_the_upstream_headers_once_with_per_request_changes(server: str) -> None:
+    base = {"content-type": "application/json", "authorization": "Bearer sk-1"}
+    config = ModelConfig(name="up", provider="openai")
+    transport = http_transport(config, HTTPOptions(), headers=base)
+    seen = []
+    for headers in (base, {**base, "accept": "text/event-stream"}, {**base, "authorization": "Bearer sk-2"}, base):
+        resp = await transport.request(HTTPRequest("POST", server + "/headers", headers, b"{}"))
+        seen.append(json.loads(await resp.read()))
+    await transport.aclose()
+    for pairs in seen:  # each header once
+        assert len({k for k, _ in pairs}) == len(pairs), pairs
+    sent = [dict(pairs) for pairs in seen]
+    assert sent[0]["authorization"] == "Bearer sk-1" and sent[0]["content-type"] == "application/json"
+    assert sent[1]["accept"] == "text/event-stream" and sent[1]["authorization"] == "Bearer sk-1"
+    assert sent[2]["authorization"] == "Bearer sk-2"
+    assert sent[3]["authorization"] == "Bearer sk-1" and sent[3]["accept"] != "text/event-stream"
+    with pytest.raises(ValueError, match="default headers"):
+        await transport.request(HTTPRequest("POST", server + "/headers", {"accept": "x"}, b"{}"))
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_no_headers_within_first_byte_is_a_timeout(server: str, client: str) -> None:
+    transport = _transport(client, first_byte=0.2)
+    start = time.perf_counter()
+    with pytest.raises(UpstreamTimeout, match="first byte"):
+        await transport.request(_post(server + "/hang"))
+    assert time.perf_counter() - start < 2
+    await transport.aclose()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_a_stalled_stream_is_a_timeout(server: str, client: str) -> None:
+    transport = _transport(client, idle=0.2)
+    resp = await transport.request(_post(server + "/stall", stream=True))
+    chunks = []
+    with pytest.raises(UpstreamTimeout, match="stalled"):
+        async for chunk in resp.iter_chunks():
+            chunks.append(chunk)
+    assert chunks == [b"data: 0\n\n"]
+    await transport.aclose()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_refused_connection_is_a_connect_error(client: str) -> None:
+    transport = _transport(client)
+    with pytest.raises(UpstreamConnectError) as exc:
+        await transport.request(_post(f"http://127.0.0.1:{free_port()}/x"))
+    assert "127.0.0.1" not in str(exc.value)  # never the URL
+    await transport.aclose()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_a_reset_after_the_request_was_sent_is_not_a_connect_error(server: str, client: str) -> None:
+    """It may have been billed: the gateway must not retry it as it retries connect errors."""
+    transport = _transport(client)
+    with pytest.raises(UpstreamError) as exc:
+        await transport.request(_post(server + "/reset"))
+    assert not isinstance(exc.value, UpstreamConnectError)
+    await transport.aclose()
+
+
+def test_the_process_exits_cleanly_after_closing_the_reqwest_transport() -> None:
+    """reqwest drops connections on its own thread; exiting while it does so
+    used to abort the interpreter now and then (exit status 134), mostly
+    when the upstream closes connections after each reply."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from tandem.config import ModelConfig
+        from tandem.providers.http_common import HTTPOptions, http_transport
+        from tandem.providers.transport import HTTPRequest
+
+        async def main():
+            transport = http_transport(ModelConfig(name="up", provider="openai"), HTTPOptions())
+            for _ in range(3):
+                resp = await transport.request(HTTPRequest("POST", sys.argv[1], {}, b"{}"))
+                await resp.read()
+            await transport.aclose()
+
+        asyncio.run(main())
+        """
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    app = web.Application()
+    app.router.add_post("/json", _json)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    port = free_port()
+
+    async def start() -> None:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        for _ in range(12):
+            args = [sys.executable, "-c", script, f"http://127.0.0.1:{port}/json"]
+            done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
