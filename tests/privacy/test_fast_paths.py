@@ -19,15 +19,18 @@ from phonenumbers import PhoneMetadata
 
 from tandem.privacy import PrivacyGuard
 from tandem.privacy.checks import ip_ok, ipv4_ok
-from tandem.privacy.leading import match_starts
-from tandem.privacy.numbers import _CLUSTER, _CLUSTER_NON_ASCII, _COMMON_SHAPES, shape_of
+from tandem.privacy.leading import PatternGroups, match_starts, match_widths
 from tandem.privacy.phones import (
     DEFAULT_PHONE_REGIONS,
     PhoneValidator,
     _number_patterns,
-    _union,
     international_possible,
 )
+from tandem.privacy.shapes import CLUSTER, CLUSTER_NON_ASCII, COMMON_SHAPES, shape_of
+
+
+def _union(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +88,9 @@ def test_failed_shape_check_is_not_that_entity(guard: PrivacyGuard) -> None:
 
 
 def test_common_shape_table_covers_the_layouts() -> None:
-    assert _COMMON_SHAPES[shape_of("4111 1111 1111 1111")] == _COMMON_SHAPES[shape_of("4111111111111")]
-    assert shape_of("078-05-1120") in _COMMON_SHAPES
-    assert all(shape.count(b".") == 3 for shape, kind in _COMMON_SHAPES.items() if b"." in shape)
+    assert COMMON_SHAPES[shape_of("4111 1111 1111 1111")] == COMMON_SHAPES[shape_of("4111111111111")]
+    assert shape_of("078-05-1120") in COMMON_SHAPES
+    assert all(shape.count(b".") == 3 for shape, kind in COMMON_SHAPES.items() if b"." in shape)
 
 
 @pytest.mark.parametrize(
@@ -191,6 +194,10 @@ def test_grouped_phone_patterns_agree_with_the_full_union() -> None:
     ]
     samples += ["0" + s for s in samples]
     samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(7, 15))) for _ in range(3000)]
+    # Valid numbers one digit shorter or longer: the length grouping must
+    # not confuse neighbouring lengths.
+    samples += [s[:-1] for s in samples[:400]] + [s + str(rng.randint(0, 9)) for s in samples[:400]]
+    samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(1, 18))) for _ in range(3000)]
     for digits in samples:
         assert validator._valid_national(digits) == reference(digits), digits
 
@@ -208,15 +215,15 @@ def _reference_clusters(text: str) -> list[tuple[int, int, bool]]:
 
 def _shape_clusters(text: str) -> list[tuple[int, int, bool]]:
     """What NumberDetector.find makes of the shape matches (same rechecks)."""
-    from tandem.privacy.numbers import _CLUSTER_RUN, _IBAN_START
+    from tandem.privacy.shapes import CLUSTER_RUN, IBAN_START
 
     ascii_text = text.isascii()
     out = []
-    for m in (_CLUSTER if ascii_text else _CLUSTER_NON_ASCII).finditer(shape_of(text)):
+    for m in (CLUSTER if ascii_text else CLUSTER_NON_ASCII).finditer(shape_of(text)):
         iban = m.lastindex is not None
-        if iban and not ascii_text and not _IBAN_START.match(text, m.start()):
+        if iban and not ascii_text and not IBAN_START.match(text, m.start()):
             iban = False
-            if not _CLUSTER_RUN.match(text, m.start()):
+            if not CLUSTER_RUN.match(text, m.start()):
                 continue
         out.append((m.start(), m.end(), iban))
     return out
@@ -293,3 +300,41 @@ def test_anchors_found_in_lowered_text(guard: PrivacyGuard) -> None:
     expected = ["EMAIL_ADDRESS", "URL", "URL", "IP_ADDRESS"]
     assert [t for t, _ in found(guard, "Grüße \u4e2d\u6587" + tail)] == expected
     assert [t for t, _ in found(guard, "Hello" + tail)] == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "widths"),
+    [(r"[2-9]\d{6}", (7, 7)), (r"1\d{2}(?:\d{3})?", (3, 6)), (r"8(?:00|6[5-9])\d{4,7}", (7, 10)), (r"", (0, 0))],
+)
+def test_match_widths(pattern: str, widths: tuple[int, int]) -> None:
+    assert match_widths(pattern) == widths
+
+
+def test_pattern_groups_compile_on_first_use() -> None:
+    groups = PatternGroups([r"[2-9]\d{6}", r"1\d{9}", r"(?=5)\d{7}"])
+    assert not groups._compiled
+    assert groups.fullmatch("2345678") and groups.fullmatch("1234567890") and groups.fullmatch("5000000")
+    assert not groups.fullmatch("234567") and not groups.fullmatch("0234567") and not groups.fullmatch("123456789")
+    assert set(groups._compiled) == {("2", 7), ("1", 10), ("5", 7), ("2", 6), ("0", 7), ("1", 9)}
+
+
+def test_international_shapes_agree_with_the_phone_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each shape decided by calling code and length alone gives what the
+    general phone search gives, in every context around the "+"."""
+    from tandem.privacy import numbers
+    from tandem.privacy.shapes import INTERNATIONAL_SHAPES
+
+    rng = random.Random(12)
+    texts = []
+    for shape in sorted(INTERNATIONAL_SHAPES):
+        for _ in range(60):
+            number = "".join(str(rng.randint(0, 9)) if ch == "0" else ch for ch in shape.decode())
+            before = rng.choice(["", " ", "call ", "(", "x", "5", "+", "_", "/", "@", "\u00e9 "])
+            after = rng.choice(["", " ", ".", " x12", " ext. 5", "#3", "5", ", or 0041 44 668 18 00", "\u4e2d"])
+            texts.append(f"{before}+{number}{after}")
+    fast = PrivacyGuard()
+    fast_spans = [fast.scan(t) for t in texts]
+    monkeypatch.setattr(numbers, "INTERNATIONAL_SHAPES", frozenset())
+    slow = PrivacyGuard()
+    assert [slow.scan(t) for t in texts] == fast_spans
+    assert sum(len(s) for s in fast_spans) > len(texts) // 2  # most are phones

@@ -1,9 +1,10 @@
-"""Which digits a regular expression's match can start with.
+"""Which digits a regular expression's match can start with, and how long it is.
 
 The phone validator holds the number patterns of dozens of regions; trying
 all of them on every candidate costs up to 35 µs. Grouping them by the
-first two digits a match can start with lets a candidate try only its own
-group, typically a tenth of the patterns.
+first digit a match can start with and by the lengths it can have lets a
+candidate try only its own group (:class:`PatternGroups`), typically a few
+patterns, compiled when first needed.
 
 The answer is read from the parsed pattern (``re._parser``, the parser the
 ``re`` module itself uses). Anything not understood raises internally and
@@ -13,10 +14,12 @@ grouping coarser, never drop a pattern a candidate needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import sys
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["DIGITS", "match_starts"]
+__all__ = ["DIGITS", "PatternGroups", "match_starts", "match_widths"]
 
 DIGITS = frozenset("0123456789")
 
@@ -38,6 +41,58 @@ def match_starts(pattern: str, k: int) -> frozenset[str] | None:
     except Exception:  # _Unknown, or any parser change: no grouping
         return None
     return frozenset(starts) if len(starts) <= 10_000 else None
+
+
+def match_widths(pattern: str) -> tuple[int, int]:
+    """The shortest and longest match of ``pattern`` (the parser's own bounds).
+
+    ``(0, sys.maxsize)`` when the pattern is not understood.
+    """
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        low, high = _parser.parse(pattern).getwidth()
+    except Exception:  # any parser change: no length bound
+        return 0, sys.maxsize
+    return int(low), int(high)
+
+
+class PatternGroups:
+    """Patterns that a string of digits must fully match one of, grouped.
+
+    A digit string tries only the union of the patterns that can start with
+    its first digit and match its length. The unions are compiled on first
+    use: there are up to ~150 of them, most never needed, and compiling them
+    all would add about half a second to start-up. The cache is bounded by
+    the number of (digit, length) pairs.
+    """
+
+    __slots__ = ("_compiled", "_patterns")
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns: dict[str, list[tuple[str, int, int]]] = {d: [] for d in sorted(DIGITS)}
+        for pattern in dict.fromkeys(patterns):
+            starts = match_starts(pattern, 1)
+            low, high = match_widths(pattern)
+            for d in DIGITS if starts is None else starts & DIGITS:
+                self._patterns[d].append((pattern, low, high))
+        self._compiled: dict[tuple[str, int], re.Pattern[str] | None] = {}
+
+    def fullmatch(self, digits: str) -> bool:
+        """Whether ``digits`` (ASCII digits, not empty) fully matches a pattern."""
+        key = (digits[0], len(digits))
+        try:
+            pattern = self._compiled[key]
+        except KeyError:
+            pattern = self._compile(key)
+        return pattern is not None and pattern.fullmatch(digits) is not None
+
+    def _compile(self, key: tuple[str, int]) -> re.Pattern[str] | None:
+        digit, length = key
+        group = [p for p, low, high in self._patterns.get(digit, ()) if low <= length <= high]
+        pattern = re.compile("|".join(f"(?:{p})" for p in group)) if group else None
+        self._compiled[key] = pattern  # a racing thread compiles the same: harmless
+        return pattern
 
 
 def _concat(left: set[str], right: set[str], k: int) -> set[str]:

@@ -1,10 +1,13 @@
 """Detectors for values made of digits: cards, SSNs, IBANs, IPv4, phones.
 
 One regex pass finds *numeric clusters*, runs of digits joined by at most
-three separator characters (space, ``.``, ``-``, ``/``, parentheses). It
-starts with a digit class, so the regex engine skips prose quickly; only the
-few clusters found are examined by the specific detectors, each with
-anchored, bounded patterns, so a multi-megabyte run of digits stays linear.
+three separator characters (space, ``.``, ``-``, ``/``, parentheses), on a
+shape copy of the text (:mod:`tandem.privacy.shapes`), so the regex engine
+skips prose quickly; only the few clusters found are examined by the
+specific detectors, each with anchored, bounded patterns, so a
+multi-megabyte run of digits stays linear. The usual layouts of cards,
+SSNs, IPv4 and international phones are decided from their shape with one
+check.
 """
 
 from __future__ import annotations
@@ -14,56 +17,24 @@ from collections.abc import Collection
 
 from tandem.privacy.checks import card_ok, ipv4_ok, ssn_ok
 from tandem.privacy.iban import find_iban
-from tandem.privacy.phones import PhoneValidator
+from tandem.privacy.phones import PhoneValidator, international_possible
+from tandem.privacy.shapes import (
+    CARD_KIND,
+    CLUSTER,
+    CLUSTER_NON_ASCII,
+    CLUSTER_RUN,
+    COMMON_SHAPES,
+    IBAN_START,
+    INTERNATIONAL_SHAPES,
+    IPV4_KIND,
+    SSN_KIND,
+    shape_of,
+)
 from tandem.privacy.spans import CREDIT_CARD, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER, US_SSN, Span
 
 __all__ = ["NUMBER_ENTITIES", "NumberDetector"]
 
 NUMBER_ENTITIES = frozenset({CREDIT_CARD, US_SSN, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER})
-
-# Clusters are matched on a *shape* copy of the text in bytes: every digit
-# written as "0" and every non-ASCII character as "?" (one encode and one
-# ``bytes.translate``, one byte per character, so offsets agree). The
-# pattern then starts with a literal, which the regex engine finds several
-# times faster than a character class, and the matched shape classifies the
-# usual layouts with one dict lookup. The copy costs about 2 µs/KB for any
-# text, where ``str.translate`` costs 70 µs/KB on a non-ASCII one.
-_ZEROS = bytes.maketrans(b"123456789", b"000000000")
-
-
-def shape_of(text: str) -> bytes:
-    """``text`` with digits as ``0`` and non-ASCII characters as ``?``."""
-    return text.encode("ascii", "replace").translate(_ZEROS)
-
-
-def _cluster_pattern(letter: str) -> re.Pattern[bytes]:
-    """The cluster regex on shapes; ``letter`` is a class matching a letter.
-
-    A cluster starts at a digit not preceded by a digit or by "digit:" (the
-    seconds of "05:52:54" are not the start of a number; both checked after
-    the first digit so the engine can skip to digits quickly) and is either
-    at least 7 characters long, or, after two letters, possibly an IBAN's
-    check digits: five more letters or digits (single spaces allowed)
-    follow, as in every IBAN (group 1 then matches, empty). Shorter
-    numbers ("2024", "3.5", "anna12@") are not even matched.
-    """
-    alnum = f"[0{letter[1:-1]}]"
-    return re.compile(
-        rf"0(?<!00)(?<!0:0)"
-        rf"(?:(?<={letter}{letter}0)(?=(?: ?{alnum}){{5}})()|(?=[0 .\-/()]{{6}}))"
-        rf"0*(?:[ .\-/()]{{1,3}}0+)*".encode()
-    )
-
-
-_CLUSTER = _cluster_pattern("[A-Za-z]")
-# On a non-ASCII text "?" may stand for a letter (Cyrillic look-alikes in an
-# IBAN's country code): this pattern accepts it as one, and the IBAN branch
-# is then confirmed on the text itself with _IBAN_START. Elsewhere both
-# patterns accept the same starts and match the same extent (digits and
-# ASCII separators only).
-_CLUSTER_NON_ASCII = _cluster_pattern("[A-Za-z?]")
-_IBAN_START = re.compile(r"(?<=[^\W\d_][^\W\d_])[0-9](?=(?: ?[^\W_]){5})")
-_CLUSTER_RUN = re.compile(r"[0-9](?=[0-9 .\-/()]{6})")
 
 # Cards: 12-19 digits, unseparated, or in groups (the first of 4 digits)
 # joined by one consistent separator; see _card_prefix for group sizes.
@@ -87,27 +58,12 @@ _PHONE_TRIES = 64  # phone validations per cluster at most
 
 
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|\#)\s?[0-9]{1,6}(?![0-9A-Za-z])")
-# Shapes (digits as "0") of the usual layouts, each decided by one check:
-# grouped or plain cards, SSNs with dashes or spaces, dotted quads.
-_CARD_KIND, _SSN_KIND, _IPV4_KIND = 1, 2, 3
-_COMMON_SHAPES: dict[bytes, int] = {
-    **{
-        sep.join(b"0" * n for n in groups): _CARD_KIND
-        for sep in (b" ", b"-")
-        for groups in ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4))
-    },
-    **{b"0" * n: _CARD_KIND for n in range(12, 20)},
-    b"000-00-0000": _SSN_KIND,
-    b"000 00 0000": _SSN_KIND,
-    **{b".".join(b"0" * n for n in (a, b, c, d)): _IPV4_KIND
-       for a in (1, 2, 3) for b in (1, 2, 3) for c in (1, 2, 3) for d in (1, 2, 3)},
-}  # fmt: skip
 _DATE = re.compile(
     r"(?:19|20)[0-9]{2}([-./])[01]?[0-9]\1[0-3]?[0-9]"
     r"|[0-3]?[0-9]([-./])[0-3]?[0-9]\2(?:19|20)?[0-9]{2}"
 )
 _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
-_KIND_ENTITY = {_CARD_KIND: CREDIT_CARD, _SSN_KIND: US_SSN, _IPV4_KIND: IP_ADDRESS}
+_KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
 
 
 def _card_prefix(groups: list[str]) -> int:
@@ -152,13 +108,13 @@ class NumberDetector:
         self._ip = IP_ADDRESS in entities
         self._phone = PHONE_NUMBER in entities
         self._phones = phone_validator
-        enabled = {_CARD_KIND: self._card, _SSN_KIND: self._ssn, _IPV4_KIND: self._ip}
-        self._common = {shape: kind for shape, kind in _COMMON_SHAPES.items() if enabled[kind]}
+        enabled = {CARD_KIND: self._card, SSN_KIND: self._ssn, IPV4_KIND: self._ip}
+        self._common = {shape: kind for shape, kind in COMMON_SHAPES.items() if enabled[kind]}
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
         """Append the spans found in ``text`` to ``out`` (``lowered`` is unused)."""
         ascii_text = text.isascii()
-        pattern = _CLUSTER if ascii_text else _CLUSTER_NON_ASCII
+        pattern = CLUSTER if ascii_text else CLUSTER_NON_ASCII
         common = self._common
         covered = -1
         for m in pattern.finditer(shape_of(text)):
@@ -166,10 +122,10 @@ class NumberDetector:
             if start < covered:
                 continue
             iban = m.lastindex
-            if iban and not ascii_text and not _IBAN_START.match(text, start):
+            if iban and not ascii_text and not IBAN_START.match(text, start):
                 # "?" was not a letter: a cluster only as a run of 6+.
                 iban = None
-                if not _CLUSTER_RUN.match(text, start):
+                if not CLUSTER_RUN.match(text, start):
                     continue
             if iban and self._iban:
                 iban_end = find_iban(text, start - 2, out)
@@ -184,9 +140,9 @@ class NumberDetector:
             # failed check falls through to the general path below.
             if kind is not None and (start == 0 or not text[start - 1].isalnum()):
                 value = text[start:end]
-                if kind == _CARD_KIND:
+                if kind == CARD_KIND:
                     found = card_ok(value.replace(" ", "").replace("-", ""))
-                elif kind == _SSN_KIND:
+                elif kind == SSN_KIND:
                     found = ssn_ok(value[:3], value[4:6], value[7:])
                 else:
                     found = ipv4_ok(value)
@@ -194,7 +150,20 @@ class NumberDetector:
                     out.append(Span(_KIND_ENTITY[kind], start, end))
                     covered = end
                     continue
+            elif shape in INTERNATIONAL_SHAPES and self._international(text, start, end):
+                out.append(Span(PHONE_NUMBER, start - 1, end))
+                covered = end
+                continue
             covered = self._classify(text, start, end, shape, out)
+
+    def _international(self, text: str, start: int, end: int) -> bool:
+        """A usual international layout after a lone "+": what _find_phones
+        would find there, without its search; False sends it the long way."""
+        if not self._phone or start == 0 or text[start - 1] != "+" or _EXTENSION.match(text, end):
+            return False
+        if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
+            return False
+        return international_possible(text[start - 1 : end])
 
     def _classify(self, text: str, start: int, end: int, shape: bytes, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""
