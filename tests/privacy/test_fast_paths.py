@@ -338,3 +338,31 @@ def test_international_shapes_agree_with_the_phone_search(monkeypatch: pytest.Mo
     slow = PrivacyGuard()
     assert [slow.scan(t) for t in texts] == fast_spans
     assert sum(len(s) for s in fast_spans) > len(texts) // 2  # most are phones
+
+
+def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The separator-neighbourhood check agrees with scanning every stem,
+    also at the longest key names and blanks the key-value pattern allows."""
+    from tandem.privacy import credentials
+    from tandem.privacy.spans import Span
+
+    rng = random.Random(13)
+    texts = []
+    for stem in ("password", "pwd", "api_key", "secret", "token", "pass"):
+        for k in range(0, 48):
+            for gap in ("", "'", '" \t ', "   ", "    "):
+                for sep in (":", "=", ":=", "=>"):
+                    key = stem + "-" * (k % 2) + "x" * k
+                    prose = "lorem ipsum " * rng.randint(0, 3)
+                    texts.append(f"{prose}{key}{gap}{sep} s3cr3tV4lue99 and 09:30")
+
+    def key_values(text: str) -> list[Span]:
+        out: list[Span] = []
+        credentials._find_key_values(text, text.lower(), out)
+        return out
+
+    fast = [key_values(t) for t in texts]
+    monkeypatch.setattr(credentials, "_may_hold_key_values", lambda lowered: True)
+    slow = [key_values(t) for t in texts]
+    assert fast == slow
+    assert sum(map(bool, fast)) > len(texts) // 4
