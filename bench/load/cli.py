@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import gateways, profile, report
+from bench.load.floor import start_floor
 from bench.load.gateways import Features, RunningTandem, TandemBuild
 from bench.load.procs import Proc, free_port, pinned, set_priority
 from bench.load.results import CompareRow, LoadRow, Run, SoakResult, StreamRow, Target
@@ -383,6 +384,16 @@ class Bench:
         if not self.args.no_streams:
             self.streams("direct", self.upstream.chat_url, {}, None)
 
+    def floor(self) -> None:
+        """The bare server stack (uvicorn + fixed reply): what no gateway on it can beat."""
+        target = Target("floor", "server floor (uvicorn, fixed reply)", "floor")
+        self.run.targets.append(target)
+        self.phase("server floor")
+        port = free_port()
+        proc = self.own(start_floor(self.args.python, self.workdir, port, cpus=self.args.gateway_cpus))
+        self.measure("floor", f"http://127.0.0.1:{port}/v1/chat/completions", {}, proc, self.args.concurrency)
+        proc.stop()
+
     def tandem(self) -> None:
         """tandem in the full configuration: load, then streams."""
         target = Target("tandem", "tandem (1 worker)", "tandem")
@@ -705,6 +716,7 @@ class Bench:
                 self.compare()
                 return self.run
             self.direct()
+            self.floor()
             self.tandem()
             self.litellm()
             self.soak()

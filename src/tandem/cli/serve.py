@@ -41,7 +41,7 @@ def app_factory() -> object:
     """Build the ASGI app in each worker process (uvicorn ``--factory``)."""
     from tandem.api.app import create_app
 
-    return create_app(_effective_config(os.environ.get("TANDEM_CONFIG")))
+    return create_app(_effective_config(os.environ.get("TANDEM_CONFIG")), freeze_gc=True)
 
 
 @click.command()
