@@ -366,3 +366,25 @@ def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatc
     slow = [key_values(t) for t in texts]
     assert fast == slow
     assert sum(map(bool, fast)) > len(texts) // 4
+
+
+def test_national_shapes_agree_with_the_phone_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A usual national layout checked as it stands gives what the general
+    path (dates, cards, SSNs, then the phone search) gives."""
+    from tandem.privacy import numbers
+    from tandem.privacy.shapes import NATIONAL_SHAPES
+
+    rng = random.Random(14)
+    texts = []
+    for shape in sorted(NATIONAL_SHAPES):
+        for _ in range(80):
+            number = "".join(rng.choice("0000123456789") if ch == "0" else ch for ch in shape.decode())
+            before = rng.choice(["", " ", "call ", "tel: ", "ssn ", "(", "x", "5", "+", "_", "/", "\u00e9 ", "00"])
+            after = rng.choice(["", " ", ".", " x12", " ext. 5", "#3", "5", " (office)", ":30", ", 2024", "\u4e2d"])
+            texts.append(f"{before}{number}{after}")
+    fast = PrivacyGuard()
+    fast_spans = [fast.scan(t) for t in texts]
+    monkeypatch.setattr(numbers, "NATIONAL_SHAPES", frozenset())
+    slow = PrivacyGuard()
+    assert [slow.scan(t) for t in texts] == fast_spans
+    assert sum(len(s) for s in fast_spans) > len(texts) // 4

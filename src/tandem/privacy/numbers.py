@@ -27,6 +27,7 @@ from tandem.privacy.shapes import (
     IBAN_START,
     INTERNATIONAL_SHAPES,
     IPV4_KIND,
+    NATIONAL_SHAPES,
     SSN_KIND,
     shape_of,
 )
@@ -154,6 +155,10 @@ class NumberDetector:
                 out.append(Span(PHONE_NUMBER, start - 1, end))
                 covered = end
                 continue
+            elif shape in NATIONAL_SHAPES and self._national(text, start, end):
+                out.append(Span(PHONE_NUMBER, start, end))
+                covered = end
+                continue
             covered = self._classify(text, start, end, shape, out)
 
     def _international(self, text: str, start: int, end: int) -> bool:
@@ -164,6 +169,15 @@ class NumberDetector:
         if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
             return False
         return international_possible(text[start - 1 : end])
+
+    def _national(self, text: str, start: int, end: int) -> bool:
+        """A usual national layout standing alone: the phone check on the
+        cluster as it is, what _find_phones would try first."""
+        if not self._phone or text.startswith("00", start) or _EXTENSION.match(text, end):
+            return False
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+("):
+            return False
+        return self._phones.is_phone(text, start, end)
 
     def _classify(self, text: str, start: int, end: int, shape: bytes, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""

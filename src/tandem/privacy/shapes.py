@@ -24,6 +24,7 @@ __all__ = [
     "IBAN_START",
     "INTERNATIONAL_SHAPES",
     "IPV4_KIND",
+    "NATIONAL_SHAPES",
     "SSN_KIND",
     "shape_of",
 ]
@@ -91,3 +92,15 @@ INTERNATIONAL_SHAPES: frozenset[bytes] = frozenset(
         b"00 0000 00000", b"00 000 000000", b"00 000 00000", b"00 00 00000000", b"00 0 00 000 000",
     }
 )  # fmt: skip
+# Usual national layouts: 8-11 digits in at most four groups joined by
+# spaces or dashes, none of which a date, card, SSN, ISBN or IPv4 can have.
+# The phone pattern spans the whole cluster whatever the digits (unless it
+# starts "00", checked in numbers.py), so the phone check decides alone.
+NATIONAL_SHAPES: frozenset[bytes] = frozenset(
+    sep.join(b"0" * n for n in groups)
+    for sep in (b" ", b"-")
+    for groups in (
+        (3, 3, 4), (3, 3, 3), (3, 2, 3), (3, 3, 2, 2), (4, 2, 2, 2), (4, 3, 2, 2), (2, 2, 2, 2), (2, 3, 3),
+        (2, 6), (3, 4, 4), (4, 3, 4), (3, 7), (4, 7), (2, 4, 4), (2, 3, 4), (3, 4), (4, 4), (3, 3, 2), (2, 8),
+    )
+) | {b"0" * 10, b"0" * 11}  # fmt: skip
