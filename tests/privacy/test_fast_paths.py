@@ -388,3 +388,22 @@ def test_national_shapes_agree_with_the_phone_search(monkeypatch: pytest.MonkeyP
     slow = PrivacyGuard()
     assert [slow.scan(t) for t in texts] == fast_spans
     assert sum(len(s) for s in fast_spans) > len(texts) // 4
+
+
+def test_date_hour_shortcut_agrees_with_the_phone_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tandem.privacy import numbers
+
+    rng = random.Random(15)
+    texts = []
+    for sep in "-./":
+        for _ in range(300):
+            year = rng.choice(["19", "20", "21", "18", "99"]) + f"{rng.randint(0, 99):02d}"
+            stamp = f"{year}{sep}{rng.randint(0, 19):02d}{sep}{rng.randint(0, 39):02d} {rng.randint(0, 99):02d}"
+            before = rng.choice(["", " ", "at ", "call ", "(", "+"])
+            after = rng.choice(["", ":30:00", ":05", " ", " ok", "5"])
+            texts.append(f"{before}{stamp}{after}")
+    fast = PrivacyGuard()
+    fast_spans = [fast.scan(t) for t in texts]
+    monkeypatch.setattr(numbers, "_DATE_HOUR_SHAPES", frozenset())
+    slow = PrivacyGuard()
+    assert [slow.scan(t) for t in texts] == fast_spans

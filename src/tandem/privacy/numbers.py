@@ -63,6 +63,11 @@ _DATE = re.compile(
     r"(?:19|20)[0-9]{2}([-./])[01]?[0-9]\1[0-3]?[0-9]"
     r"|[0-3]?[0-9]([-./])[0-3]?[0-9]\2(?:19|20)?[0-9]{2}"
 )
+# "2024-05-01 12" of "2024-05-01 12:30:00": the phone search would reject
+# the whole (a date), the date without the hour, and the 6 digits after it
+# (not after "+" or "(", which the phone search would take in).
+_DATE_HOUR_SHAPES = frozenset({b"0000-00-00 00", b"0000/00/00 00", b"0000.00.00 00"})
+_DATE_HOUR = re.compile(r"(?:19|20)[0-9]{2}([-./])[01][0-9]\1[0-3][0-9] [0-9]{2}")
 _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
 _KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
 
@@ -182,6 +187,8 @@ class NumberDetector:
     def _classify(self, text: str, start: int, end: int, shape: bytes, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""
         cluster = text[start:end]
+        if shape in _DATE_HOUR_SHAPES and _DATE_HOUR.fullmatch(cluster) and text[start - 1 : start] not in ("+", "("):
+            return end  # a log timestamp cut at its first ":"; no part of it is a phone
         digits = shape.count(b"0")
         # A date has at most 8 digits, an ISBN-13 starts 978 or 979.
         if digits < 4 or (digits <= 8 and _DATE.fullmatch(cluster)) or ("97" in cluster and _ISBN.search(cluster)):
