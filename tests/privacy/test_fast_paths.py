@@ -407,3 +407,13 @@ def test_date_hour_shortcut_agrees_with_the_phone_search(monkeypatch: pytest.Mon
     monkeypatch.setattr(numbers, "_DATE_HOUR_SHAPES", frozenset())
     slow = PrivacyGuard()
     assert [slow.scan(t) for t in texts] == fast_spans
+
+
+def test_extension_precheck_equals_the_pattern() -> None:
+    from tandem.privacy.numbers import _EXTENSION, _extended
+
+    rng = random.Random(16)
+    pieces = ["x", "e", "xt", "ext", ".", "#", " ", "\t", "\u2028", "1", "12", "a", "X"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        assert _extended(text, 0) == (_EXTENSION.match(text, 0) is not None), text

@@ -124,13 +124,13 @@ def _may_hold_key_values(lowered: str) -> bool:
     """False when no ":" or "=" has a key stem close enough before it.
 
     Five ``str.find`` scans for the stems cost about 4 µs/KB; the
-    separators are counted at memchr speed and, when few (prose), their
-    neighbourhoods are checked instead: a key-value match needs a stem at
+    separators are counted at memchr speed and, when few (prose, most chat
+    text), their neighbourhoods are checked instead: a key-value match needs a stem at
     most _KEY_REACH characters before its ":" or "=".
     """
     count = lowered.count(":") + lowered.count("=")
-    if count > _SEPARATORS_FEW:
-        return True
+    if count > max(_SEPARATORS_FEW, len(lowered) >> 7):
+        return True  # one neighbourhood search costs about what 128 characters of stem scans do
     for sep in ":=":
         at = lowered.find(sep)
         while at != -1:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["DIGITS", "PatternGroups", "match_starts", "match_widths"]
@@ -28,6 +29,7 @@ class _Unknown(Exception):
     """A construct the analysis does not model."""
 
 
+@lru_cache(maxsize=4096)  # each region's patterns are grouped as dialed and per trunk rule
 def match_starts(pattern: str, k: int) -> frozenset[str] | None:
     """The first ``k`` characters of every match of ``pattern`` on digits.
 
@@ -43,6 +45,7 @@ def match_starts(pattern: str, k: int) -> frozenset[str] | None:
     return frozenset(starts) if len(starts) <= 10_000 else None
 
 
+@lru_cache(maxsize=4096)
 def match_widths(pattern: str) -> tuple[int, int]:
     """The shortest and longest match of ``pattern`` (the parser's own bounds).
 

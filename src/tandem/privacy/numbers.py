@@ -72,6 +72,12 @@ _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[
 _KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
 
 
+def _extended(text: str, end: int) -> bool:
+    """Whether an extension (" x12", "ext. 5", "#3") follows ``end``."""
+    after = text[end : end + 2]
+    return ("x" in after or "e" in after or "#" in after) and _EXTENSION.match(text, end) is not None
+
+
 def _card_prefix(groups: list[str]) -> int:
     """Length of the longest leading run of groups that is a card, or 0.
 
@@ -169,7 +175,7 @@ class NumberDetector:
     def _international(self, text: str, start: int, end: int) -> bool:
         """A usual international layout after a lone "+": what _find_phones
         would find there, without its search; False sends it the long way."""
-        if not self._phone or start == 0 or text[start - 1] != "+" or _EXTENSION.match(text, end):
+        if not self._phone or start == 0 or text[start - 1] != "+" or _extended(text, end):
             return False
         if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
             return False
@@ -178,7 +184,7 @@ class NumberDetector:
     def _national(self, text: str, start: int, end: int) -> bool:
         """A usual national layout standing alone: the phone check on the
         cluster as it is, what _find_phones would try first."""
-        if not self._phone or text.startswith("00", start) or _EXTENSION.match(text, end):
+        if not self._phone or text.startswith("00", start) or _extended(text, end):
             return False
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+("):
             return False
