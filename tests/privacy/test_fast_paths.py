@@ -417,3 +417,28 @@ def test_extension_precheck_equals_the_pattern() -> None:
     for _ in range(20000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
         assert _extended(text, 0) == (_EXTENSION.match(text, 0) is not None), text
+
+
+def test_ipv6_colon_precheck_keeps_every_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Addresses are found after times and next to other colons, whatever
+    precedes them within the leftward reach, as without the precheck."""
+    from tandem.privacy import web
+    from tandem.privacy.spans import Span
+
+    rng = random.Random(17)
+    groups = ["0", "db8", "2001", "fe80", "ffff", "1", "a", "192.168.0.1", ""]
+    texts = []
+    for _ in range(5000):
+        address = ":".join(rng.choice(groups) for _ in range(rng.randint(2, 9)))
+        before = rng.choice(["", "at 12:30:05 ", "x:", "1:2:", "::", "id ", "ab:cd ", "a:b:c:d:e:f "])
+        texts.append(before + address + rng.choice(["", " ok", ":", " 12:30"]))
+
+    def addresses(text: str) -> list[Span]:
+        out: list[Span] = []
+        web.find_ipv6(text, text.lower(), out)
+        return out
+
+    fast = [addresses(t) for t in texts]
+    monkeypatch.setattr(web, "_enough_colons", lambda lowered, start, end: True)
+    assert [addresses(t) for t in texts] == fast
+    assert sum(map(bool, fast)) > len(texts) // 10

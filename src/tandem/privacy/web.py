@@ -168,6 +168,12 @@ def _ipv6_shaped(candidate: str) -> bool:
     return all(len(g) <= 4 for g in groups[:-1]) and len(groups[-1]) <= 15
 
 
+def _enough_colons(lowered: str, start: int, end: int) -> bool:
+    """ "::" or six colons in ``lowered[start:end]``."""
+    reach = lowered[start:end]
+    return "::" in reach or reach.count(":") >= 6
+
+
 def find_ipv6(text: str, lowered: str, out: list[Span]) -> None:
     """Append IPv6 address spans (full, ``::``-compressed, IPv4-mapped).
 
@@ -186,13 +192,18 @@ def find_ipv6(text: str, lowered: str, out: list[Span]) -> None:
         # lone colon ("9:30", "key:value") is rejected without more work.
         if text.find(":", pos + 1, pos + 6) == -1 and text.find(":", max(0, pos - 5), pos) == -1:
             continue
-        left = _IPV6_LEFT.search(text, max(0, pos - 39), pos)
         right = _IPV6_RIGHT.match(text, pos)
-        start = left.start() if left else pos
         end = right.end() if right else pos + 1
         while end > pos + 1 and text[end - 1] in ".:" and text[end - 2 : end] != "::":
             end -= 1
         next_from = end
+        # The candidate lies within 39 characters before the anchor and
+        # ``end``: without "::" or six colons there ("12:30:05") it cannot
+        # pass the test below, so the costlier leftward search is skipped.
+        if not _enough_colons(lowered, max(0, pos - 39), end):
+            continue
+        left = _IPV6_LEFT.search(text, max(0, pos - 39), pos)
+        start = left.start() if left else pos
         candidate = text[start:end]
         if not _ipv6_shaped(candidate):
             continue
