@@ -19,7 +19,7 @@ from phonenumbers import PhoneMetadata
 
 from tandem.privacy import PrivacyGuard
 from tandem.privacy.checks import ip_ok, ipv4_ok
-from tandem.privacy.leading import PatternGroups, match_starts, match_widths
+from tandem.privacy.leading import PatternGroups, match_starts, match_widths, strips_one
 from tandem.privacy.phones import (
     DEFAULT_PHONE_REGIONS,
     PhoneValidator,
@@ -198,6 +198,9 @@ def test_grouped_phone_patterns_agree_with_the_full_union() -> None:
     # not confuse neighbouring lengths.
     samples += [s[:-1] for s in samples[:400]] + [s + str(rng.randint(0, 9)) for s in samples[:400]]
     samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(1, 18))) for _ in range(3000)]
+    # Trunk prefixes: numbers led by 0, 1 or 8 (merged one-digit rules), 06, 08, 09.
+    samples += [lead + "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 13)))
+                for lead in ("0", "1", "8", "06", "08", "09", "0180020", "1832") for _ in range(1500)]  # fmt: skip
     for digits in samples:
         assert validator._valid_national(digits) == reference(digits), digits
 
@@ -442,3 +445,21 @@ def test_ipv6_colon_precheck_keeps_every_address(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(web, "_enough_colons", lambda lowered, start, end: True)
     assert [addresses(t) for t in texts] == fast
     assert sum(map(bool, fast)) > len(texts) // 10
+
+
+@pytest.mark.parametrize(
+    ("pattern", "digit", "expected"),
+    [
+        ("0", "0", True), ("(183[12])|0", "0", True), ("0|180020", "0", True), ("[08]", "0", True),
+        ("(183[12])|0", "1", False), ("06", "0", False), ("0?", "0", False), ("(0)", "0", False),
+        (r"0(8(?:[1-46-8]|5\d\d))?", "0", False), (r"[0-9]\d", "0", False), ("1", "1", True), ("(?=0)0", "0", False),
+    ],
+)  # fmt: skip
+def test_strips_one(pattern: str, digit: str, expected: bool) -> None:
+    assert strips_one(pattern, digit) is expected
+    if expected:  # the claim itself, on a few inputs
+        rng = random.Random(1)
+        for _ in range(200):
+            s = digit + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 12)))
+            m = re.match(pattern, s)
+            assert m is not None and m.end() == 1 and m.lastindex is None

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["DIGITS", "PatternGroups", "match_starts", "match_widths"]
+__all__ = ["DIGITS", "PatternGroups", "match_starts", "match_widths", "strips_one"]
 
 DIGITS = frozenset("0123456789")
 
@@ -58,6 +58,35 @@ def match_widths(pattern: str) -> tuple[int, int]:
     except Exception:  # any parser change: no length bound
         return 0, sys.maxsize
     return int(low), int(high)
+
+
+def strips_one(pattern: str, digit: str) -> bool:
+    """Whether ``re.match(pattern, s)`` takes exactly ``s[0]`` for every ``s``
+    that starts with ``digit``, without any capturing group.
+
+    True when the first alternative (in the order the engine tries them)
+    that can match such an ``s`` is one character or class that holds
+    ``digit``: trunk prefixes such as ``0``, ``(183[12])|0`` or ``[08]``
+    for a leading 0. False whenever unsure.
+    """
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        items = list(_parser.parse(pattern))
+        alternatives = items[0][1][1] if len(items) == 1 and str(items[0][0]) == "BRANCH" else [items]
+        for alternative in alternatives:
+            starts = _sequence(alternative, 1)
+            if "" in starts:
+                return False  # may match nothing, and succeed at once
+            if digit not in starts:
+                continue  # cannot match here: the engine tries the next one
+            if len(alternative) != 1:
+                return False
+            op, av = alternative[0]
+            return str(op) in ("LITERAL", "IN") and digit in _item(str(op), av, 1)
+    except Exception:  # _Unknown, or any parser change
+        return False
+    return False
 
 
 class PatternGroups:

@@ -33,7 +33,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
-from tandem.privacy.leading import DIGITS, PatternGroups, match_starts
+from tandem.privacy.leading import DIGITS, PatternGroups, match_starts, strips_one
 
 __all__ = ["DEFAULT_PHONE_REGIONS", "PhoneValidator", "international_possible"]
 
@@ -101,7 +101,10 @@ class _TrunkRule:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     as_dialed: PatternGroups
-    #: The trunk rules whose prefix can start with a digit, by that digit.
+    #: By leading digit: the patterns of every rule whose trunk prefix is
+    #: just that digit (``0``, ``(183[12])|0``, ``[08]`` for a 0), checked
+    #: on the rest at once, and the other rules whose prefix can start so.
+    strip_one: dict[str, PatternGroups]
     trunk_rules: dict[str, tuple[_TrunkRule, ...]]
     local_lengths: frozenset[int]
 
@@ -122,12 +125,31 @@ def _compile(regions: tuple[str, ...]) -> _Compiled:
             by_rule.setdefault(rule, []).extend(patterns)
         if meta.general_desc is not None:
             local.update(meta.general_desc.possible_length_local_only or ())
-    rules = [
-        (_TrunkRule(re.compile(prefix), transform, PatternGroups(patterns)), match_starts(prefix, 1))
-        for (prefix, transform), patterns in by_rule.items()
-    ]
-    by_digit = {d: tuple(rule for rule, first in rules if first is None or d in first) for d in sorted(DIGITS)}
-    return _Compiled(PatternGroups(everything), by_digit, frozenset(local))
+    strip_one: dict[str, PatternGroups] = {}
+    trunk_rules: dict[str, tuple[_TrunkRule, ...]] = {}
+    for d in sorted(DIGITS):
+        # Rules that strip just this digit give the same rest: one union
+        # of their patterns answers for all of them (1 check, not up to 6).
+        merged: list[str] = []
+        others: list[_TrunkRule] = []
+        for (prefix, transform), patterns in by_rule.items():
+            first = match_starts(prefix, 1)
+            if first is not None and d not in first:
+                continue
+            if transform is None and strips_one(prefix, d):
+                merged.extend(patterns)
+            else:
+                others.append(_rule(prefix, transform, tuple(patterns)))
+        if merged:
+            strip_one[d] = PatternGroups(merged)
+        trunk_rules[d] = tuple(others)
+    return _Compiled(PatternGroups(everything), strip_one, trunk_rules, frozenset(local))
+
+
+@lru_cache(maxsize=64)
+def _rule(prefix: str, transform: str | None, patterns: tuple[str, ...]) -> _TrunkRule:
+    """One rule object per distinct rule, shared by the digits it serves."""
+    return _TrunkRule(re.compile(prefix), transform, PatternGroups(patterns))
 
 
 class PhoneValidator:
@@ -183,6 +205,9 @@ class PhoneValidator:
     def _valid_national(self, digits: str) -> bool:
         compiled = self._compiled
         if compiled.as_dialed.fullmatch(digits):
+            return True
+        merged = compiled.strip_one.get(digits[0])
+        if merged is not None and len(digits) > 1 and merged.fullmatch(digits[1:]):
             return True
         for rule in compiled.trunk_rules.get(digits[0], ()):
             stripped = rule.stripped(digits)
