@@ -385,13 +385,19 @@ class Bench:
             self.streams("direct", self.upstream.chat_url, {}, None)
 
     def floor(self) -> None:
-        """The bare server stack (uvicorn + fixed reply): what no gateway on it can beat."""
-        target = Target("floor", "server floor (uvicorn, fixed reply)", "floor")
+        """The bare server stack (fixed reply; bare stream relay): what no gateway on it can beat."""
+        assert self.upstream is not None
+        target = Target("floor", "server floor (uvicorn: fixed reply; bare relay for streams)", "floor")
         self.run.targets.append(target)
         self.phase("server floor")
         port = free_port()
-        proc = self.own(start_floor(self.args.python, self.workdir, port, cpus=self.args.gateway_cpus))
-        self.measure("floor", f"http://127.0.0.1:{port}/v1/chat/completions", {}, proc, self.args.concurrency)
+        proc = self.own(
+            start_floor(self.args.python, self.workdir, port, self.upstream.chat_url, cpus=self.args.gateway_cpus)
+        )
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        self.measure("floor", url, {}, proc, self.args.concurrency)
+        if not self.args.no_streams:
+            self.streams("floor", url, {}, proc)
         proc.stop()
 
     def tandem(self) -> None:

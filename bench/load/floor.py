@@ -1,25 +1,37 @@
-"""The server floor: a raw ASGI app that reads the request and answers a fixed
-reply, served by the same uvicorn, loop and HTTP parser as ``tandem serve``.
+"""The server floor: the least a gateway on tandem's stack can do, served by
+the same uvicorn, loop and HTTP parser as ``tandem serve``.
+
+* A non-streamed request gets a fixed reply after its body is read.
+* A streamed request (``"stream": true``) is relayed to the benchmark's
+  upstream through pyreqwest, chunk by chunk, with nothing else done: no
+  parsing, keys, routing, privacy or accounting.
 
 Loaded like tandem (same CPU, same nice level, same concurrency), it shows
-what the HTTP server alone costs on this machine at that moment, and above
-all its latency tail: when other processes share the cores, even this app's
-p99 at concurrency 1 is milliseconds (the scheduler's time slices), and no
-gateway on the same stack can have a lower one.
+what the server and the relay alone cost on this machine at that moment,
+and above all their latency: when other processes share the cores, even the
+fixed reply's p99 at concurrency 1 is milliseconds (the scheduler's time
+slices), and at 256 paced streams the bare relay's first byte already waits
+behind the other streams' chunks. No gateway on the same stack can do better.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
+
+import orjson
+from pyreqwest.client import Client, ClientBuilder
 
 from bench.load.procs import Proc, start, wait_http
 
 __all__ = ["app", "start_floor"]
 
 _REPLY = b'{"object": "floor", "ok": true}'
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+_UPSTREAM_ENV = "TANDEM_BENCH_FLOOR_UPSTREAM"
 _HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_REPLY)).encode())]
 
 Message = MutableMapping[str, Any]
@@ -27,19 +39,46 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+_client: Client | None = None
+
+
 async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-    """Read the whole request body, then answer the fixed reply."""
+    """Read the whole request body; answer the fixed reply or relay the stream."""
     if scope["type"] != "http":
         return
-    more = True
+    body, more = b"", True
     while more:
-        more = (await receive()).get("more_body", False)
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    if body and orjson.loads(body).get("stream"):
+        await _relay(body, send)
+        return
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": _REPLY})
 
 
-def start_floor(python: Path, workdir: Path, port: int, *, cpus: str | None) -> Proc:
-    """Serve :func:`app` with uvicorn configured as ``tandem serve`` configures it."""
+async def _relay(body: bytes, send: Send) -> None:
+    global _client
+    if _client is None:
+        headers = {"content-type": "application/json", "accept": "text/event-stream"}
+        _client = ClientBuilder().max_connections(4096).follow_redirects(False).default_headers(headers).build()
+    url = os.environ[_UPSTREAM_ENV]
+    request = _client.request("POST", url).body_bytes(body).streamed_read_buffer_limit(1).build_streamed()
+    resp = await request.__aenter__()
+    try:
+        await send({"type": "http.response.start", "status": resp.status, "headers": _SSE})
+        reader = resp.body_reader
+        while (chunk := await reader.read_chunk()) is not None:
+            await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+    finally:
+        await request.__aexit__(None, None, None)
+    await send({"type": "http.response.body", "body": b""})
+
+
+def start_floor(python: Path, workdir: Path, port: int, upstream_url: str, *, cpus: str | None) -> Proc:
+    """Serve :func:`app` with uvicorn configured as ``tandem serve`` configures it;
+    streams are relayed to ``upstream_url``."""
     cmd = [
         str(python),
         "-m",
@@ -59,7 +98,8 @@ def start_floor(python: Path, workdir: Path, port: int, *, cpus: str | None) -> 
         "--no-proxy-headers",
     ]
     repo = Path(__file__).resolve().parent.parent.parent
-    proc = start("floor", cmd, workdir, cwd=repo, cpus=cpus)
+    env = {**os.environ, _UPSTREAM_ENV: upstream_url}
+    proc = start("floor", cmd, workdir, env=env, cwd=repo, cpus=cpus)
     wait_http(proc, f"http://127.0.0.1:{port}/", 30)
     return proc
 

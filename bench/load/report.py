@@ -102,12 +102,19 @@ def checks(run: Run) -> list[Check]:
         )
         if ds is not None and ts.result.streams and ds.result.streams:
             over = ts.result.ttfb_p50_ms - ds.result.ttfb_p50_ms
+            fs = run.stream("floor")
+            floor = (
+                f"a bare relay's in this run: {fs.result.ttfb_p50_ms - ds.result.ttfb_p50_ms:.3f} ms"
+                if fs is not None and fs.result.streams
+                else ""
+            )
             out.append(
                 Check(
                     f"first-token overhead p50 at {c} streams",
                     f"{over:.3f} ms",
                     f"<= {MAX_TTFB_OVERHEAD_MS} ms",
                     over <= MAX_TTFB_OVERHEAD_MS,
+                    floor,
                 )
             )
     soak = run.soak
