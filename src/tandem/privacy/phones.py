@@ -264,4 +264,4 @@ def international_possible(number: str) -> bool:
     cost of ``phonenumbers.parse``. A trunk ``(0)`` written after the
     calling code (``+41 (0)69 …``) is not part of the number.
     """
-    return _possible_after_code(_digits(number[1:].replace("(0)", "")))
+    return _possible_after_code(_digits(number[1:].replace("(0)", "") if "(0)" in number else number[1:]))

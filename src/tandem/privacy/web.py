@@ -58,6 +58,7 @@ def find_emails(text: str, lowered: str, out: list[Span]) -> None:
     """
     at = lowered.find("@")
     n = len(text)
+    ascii_text = text.isascii()  # then no window needs its own check
     while at != -1:
         next_from = at + 1
         # Cheap rejections first: "@" with no address shape around it.
@@ -74,20 +75,20 @@ def find_emails(text: str, lowered: str, out: list[Span]) -> None:
         local = _LOCAL_REVERSED.match(text[at - 1 : lo if lo >= 0 else None : -1]) if at else None
         if local is not None:
             start = at - local.end()
-            if not text[start:at].isascii() and _CJK.search(text, start, at):
+            if not ascii_text and not text[start:at].isascii() and _CJK.search(text, start, at):
                 start = _last_cjk_end(text, start, at)
             while start < at and text[start] in ".-+":
                 start += 1  # a local part does not start with a dot
-            domain = _match_domain(text, at + 1)
+            domain = _match_domain(text, at + 1, ascii_text)
             if start < at and text[at - 1] != "." and domain is not None:
                 out.append(Span(EMAIL_ADDRESS, start, domain.end()))
                 next_from = domain.end()
         at = lowered.find("@", next_from)
 
 
-def _match_domain(text: str, pos: int) -> re.Match[str] | None:
+def _match_domain(text: str, pos: int, ascii_text: bool = False) -> re.Match[str] | None:
     end = min(len(text), pos + _DOMAIN_MAX)
-    if text[pos : pos + 80].isascii():
+    if ascii_text or text[pos : pos + 80].isascii():
         return _DOMAIN_ASCII.match(text, pos, end)
     return _DOMAIN.match(text, pos, end)
 
