@@ -356,7 +356,7 @@ def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatc
             for gap in ("", "'", '" \t ', "   ", "    "):
                 for sep in (":", "=", ":=", "=>"):
                     key = stem + "-" * (k % 2) + "x" * k
-                    prose = "lorem ipsum " * rng.randint(0, 3)
+                    prose = "lorem ipsum dolor " * rng.randint(60, 90)  # long enough for the window check
                     texts.append(f"{prose}{key}{gap}{sep} s3cr3tV4lue99 and 09:30")
 
     def key_values(text: str) -> list[Span]:
