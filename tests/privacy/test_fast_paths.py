@@ -463,3 +463,12 @@ def test_strips_one(pattern: str, digit: str, expected: bool) -> None:
             s = digit + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 12)))
             m = re.match(pattern, s)
             assert m is not None and m.end() == 1 and m.lastindex is None
+
+
+def test_make_span_is_a_span(guard: PrivacyGuard) -> None:
+    from tandem.privacy.spans import Span, make_span
+
+    span = make_span(("URL", 3, 9, 1.0))
+    assert type(span) is Span and span == Span("URL", 3, 9) and span.score == 1.0
+    text = "mail jo@example.com, card 4111 1111 1111 1111, https://example.com, +44 20 7946 0958"
+    assert all(type(s) is Span and len(s) == 4 for s in guard.scan(text))

@@ -31,7 +31,7 @@ from tandem.privacy.shapes import (
     SSN_KIND,
     shape_of,
 )
-from tandem.privacy.spans import CREDIT_CARD, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER, US_SSN, Span
+from tandem.privacy.spans import CREDIT_CARD, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER, US_SSN, Span, make_span
 
 __all__ = ["NUMBER_ENTITIES", "NumberDetector"]
 
@@ -159,15 +159,15 @@ class NumberDetector:
                 else:
                     found = ipv4_ok(value)
                 if found:
-                    out.append(Span(_KIND_ENTITY[kind], start, end))
+                    out.append(make_span((_KIND_ENTITY[kind], start, end, 1.0)))
                     covered = end
                     continue
             elif shape in INTERNATIONAL_SHAPES and self._international(text, start, end):
-                out.append(Span(PHONE_NUMBER, start - 1, end))
+                out.append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
                 covered = end
                 continue
             elif shape in NATIONAL_SHAPES and self._national(text, start, end):
-                out.append(Span(PHONE_NUMBER, start, end))
+                out.append(make_span((PHONE_NUMBER, start, end, 1.0)))
                 covered = end
                 continue
             covered = self._classify(text, start, end, shape, out)
@@ -203,7 +203,7 @@ class NumberDetector:
         if self._ip and "." in cluster:
             for ip in _IPV4.finditer(text, start, end):
                 if ipv4_ok(ip.group()):
-                    out.append(Span(IP_ADDRESS, ip.start(), ip.end()))
+                    out.append(make_span((IP_ADDRESS, ip.start(), ip.end(), 1.0)))
         if self._card and digits >= 12:
             self._find_cards(text, start, end, out)
         if self._ssn and (b"000-00-0000" in shape or b"000 00 0000" in shape or digits == 9):
@@ -241,7 +241,7 @@ class NumberDetector:
             else:
                 length = _card_prefix(c.group().split(sep))
             if length:
-                out.append(Span(CREDIT_CARD, c.start(), c.start() + length))
+                out.append(make_span((CREDIT_CARD, c.start(), c.start() + length, 1.0)))
                 pos = c.start() + length
             else:
                 gap = _GAP.search(text, c.start(), c.end())
@@ -256,7 +256,7 @@ class NumberDetector:
             # Nine bare digits are an SSN only when the text says so.
             if not sep and not _SSN_CUE.search(text[max(0, s.start() - 40) : s.start()].lower()):
                 continue
-            out.append(Span(US_SSN, s.start(), s.end()))
+            out.append(make_span((US_SSN, s.start(), s.end(), 1.0)))
 
     def _find_phones(self, text: str, start: int, end: int, out: list[Span]) -> int:
         """Phones in one cluster; returns the end of text consumed."""
@@ -290,7 +290,7 @@ class NumberDetector:
                         hit = cut
                         break
             if hit:
-                out.append(Span(PHONE_NUMBER, p_start, hit))
+                out.append(make_span((PHONE_NUMBER, p_start, hit, 1.0)))
                 pos = hit
             else:
                 gap = _GAP.search(text, p_start + 1, p_end)

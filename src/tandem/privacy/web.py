@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from tandem.privacy.checks import ip_ok
-from tandem.privacy.spans import EMAIL_ADDRESS, IP_ADDRESS, URL, Span
+from tandem.privacy.spans import EMAIL_ADDRESS, IP_ADDRESS, URL, Span, make_span
 
 __all__ = ["find_emails", "find_ipv6", "find_urls"]
 
@@ -81,7 +81,7 @@ def find_emails(text: str, lowered: str, out: list[Span]) -> None:
                 start += 1  # a local part does not start with a dot
             domain = _match_domain(text, at + 1, ascii_text)
             if start < at and text[at - 1] != "." and domain is not None:
-                out.append(Span(EMAIL_ADDRESS, start, domain.end()))
+                out.append(make_span((EMAIL_ADDRESS, start, domain.end(), 1.0)))
                 next_from = domain.end()
         at = lowered.find("@", next_from)
 
@@ -143,7 +143,7 @@ def find_urls(text: str, lowered: str, out: list[Span]) -> None:
             end = _trim_url_end(text, start, body.end())
             host = text[pos + 3]
             if end > pos + 3 and (host.isalnum() or host == "["):
-                out.append(Span(URL, start, end))
+                out.append(make_span((URL, start, end, 1.0)))
                 last_end = end
         pos = lowered.find("://", max(pos + 3, last_end))
     pos = lowered.find("www.")
@@ -157,7 +157,7 @@ def find_urls(text: str, lowered: str, out: list[Span]) -> None:
                 body = _URL_BODY.match(text, pos)
                 assert body is not None  # "www." itself matches
                 end = _trim_url_end(text, pos, body.end())
-                out.append(Span(URL, pos, end))
+                out.append(make_span((URL, pos, end, 1.0)))
         pos = lowered.find("www.", end)
 
 
@@ -217,4 +217,4 @@ def find_ipv6(text: str, lowered: str, out: list[Span]) -> None:
             and not (after.isalnum() or after == "_")
             and ip_ok(candidate)
         ):
-            out.append(Span(IP_ADDRESS, start, end))
+            out.append(make_span((IP_ADDRESS, start, end, 1.0)))
