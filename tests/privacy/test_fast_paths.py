@@ -472,3 +472,21 @@ def test_make_span_is_a_span(guard: PrivacyGuard) -> None:
     assert type(span) is Span and span == Span("URL", 3, 9) and span.score == 1.0
     text = "mail jo@example.com, card 4111 1111 1111 1111, https://example.com, +44 20 7946 0958"
     assert all(type(s) is Span and len(s) == 4 for s in guard.scan(text))
+
+
+def test_iban_check_digits_without_translate() -> None:
+    """The all-digit fast path of iban_ok gives the ISO 13616 answer."""
+    import string
+
+    from tandem.privacy.checks import IBAN_LENGTHS, iban_ok
+
+    letters = {ord(ch): str(i) for i, ch in enumerate(string.ascii_uppercase, 10)}
+    rng = random.Random(18)
+    for _ in range(20000):
+        country = rng.choice(sorted(IBAN_LENGTHS))
+        alphabet = string.digits if rng.random() < 0.7 else string.digits + string.ascii_uppercase
+        body = "".join(rng.choice(alphabet) for _ in range(IBAN_LENGTHS[country] - 4))
+        check = f"{98 - int((body + country + '00').translate(letters)) % 97:02d}"
+        iban = country + (check if rng.random() < 0.5 else f"{rng.randint(0, 99):02d}") + body
+        expected = int((iban[4:] + iban[:4]).translate(letters)) % 97 == 1
+        assert iban_ok(iban) == expected, iban

@@ -86,7 +86,13 @@ def iban_ok(iban: str) -> bool:
         return False
     if not iban.isalnum() or not iban.isascii():
         return False
-    number = (iban[4:] + iban[:4]).translate(_LETTER_VALUES)
+    rest = iban[4:]
+    if rest.isdigit():
+        # Letters only in the country code (most countries): two two-digit
+        # values, A = 10, without a translate through a dict (1 µs).
+        number = rest + str(ord(iban[0]) - 55) + str(ord(iban[1]) - 55) + iban[2:4]
+    else:
+        number = (rest + iban[:4]).translate(_LETTER_VALUES)
     return int(number) % 97 == 1
 
 
