@@ -17,7 +17,7 @@ from collections.abc import Collection
 
 from tandem.privacy.checks import card_ok, ipv4_ok, ssn_ok
 from tandem.privacy.iban import find_iban
-from tandem.privacy.phones import PhoneValidator, international_possible
+from tandem.privacy.phones import PhoneValidator, possible_after_code
 from tandem.privacy.shapes import (
     CARD_KIND,
     CLUSTER,
@@ -179,7 +179,7 @@ class NumberDetector:
             return False
         if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
             return False
-        return international_possible(text[start - 1 : end])
+        return possible_after_code(text[start:end])  # these shapes hold no "(0)"
 
     def _national(self, text: str, start: int, end: int) -> bool:
         """A usual national layout standing alone: the phone check on the

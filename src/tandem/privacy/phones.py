@@ -35,7 +35,7 @@ from phonenumbers import PhoneMetadata
 
 from tandem.privacy.leading import DIGITS, PatternGroups, match_starts, strips_one
 
-__all__ = ["DEFAULT_PHONE_REGIONS", "PhoneValidator", "international_possible"]
+__all__ = ["DEFAULT_PHONE_REGIONS", "PhoneValidator", "international_possible", "possible_after_code"]
 
 #: Regions tried for national-format numbers: North America, Europe, and the
 #: largest markets elsewhere.
@@ -264,4 +264,10 @@ def international_possible(number: str) -> bool:
     cost of ``phonenumbers.parse``. A trunk ``(0)`` written after the
     calling code (``+41 (0)69 …``) is not part of the number.
     """
-    return _possible_after_code(_digits(number[1:].replace("(0)", "") if "(0)" in number else number[1:]))
+    return possible_after_code(number[1:].replace("(0)", "") if "(0)" in number else number[1:])
+
+
+def possible_after_code(number: str) -> bool:
+    """:func:`international_possible` of ``number`` written without its "+"
+    and without a trunk "(0)"."""
+    return _possible_after_code(_digits(number))
