@@ -490,3 +490,23 @@ def test_iban_check_digits_without_translate() -> None:
         iban = country + (check if rng.random() < 0.5 else f"{rng.randint(0, 99):02d}") + body
         expected = int((iban[4:] + iban[:4]).translate(letters)) % 97 == 1
         assert iban_ok(iban) == expected, iban
+
+
+def test_parenthesized_national_shapes_agree_with_the_phone_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tandem.privacy import numbers
+    from tandem.privacy.shapes import PAREN_NATIONAL_SHAPES
+
+    rng = random.Random(19)
+    texts = []
+    for shape in sorted(PAREN_NATIONAL_SHAPES):
+        for _ in range(150):
+            number = "(" + "".join(rng.choice("0000123456789") if ch == "0" else ch for ch in shape.decode())
+            before = rng.choice(["", " ", "call ", "tel: ", "+", "(", "x", "5", "_", "/", "\u00e9 ", "00"])
+            after = rng.choice(["", " ", ".", " x12", "x0135", " ext. 5", "#3", "5", " (office)", ":30", "\u4e2d"])
+            texts.append(f"{before}{number}{after}")
+    fast = PrivacyGuard()
+    fast_spans = [fast.scan(t) for t in texts]
+    monkeypatch.setattr(numbers, "PAREN_NATIONAL_SHAPES", frozenset())
+    slow = PrivacyGuard()
+    assert [slow.scan(t) for t in texts] == fast_spans
+    assert sum(len(s) for s in fast_spans) > len(texts) // 4

@@ -12,6 +12,7 @@ import re
 __all__ = [
     "IBAN_LENGTHS",
     "card_ok",
+    "card_prefix",
     "iban_ok",
     "ip_ok",
     "ipv4_ok",
@@ -49,6 +50,23 @@ def card_ok(digits: str) -> bool:
     if not (maestro or first in _FIRST_DIGITS[n]):
         return False
     return luhn_ok(digits) and digits.count(first) != n  # not 0000…, 1111… fillers
+
+
+def card_prefix(groups: list[str]) -> int:
+    """Length of the longest leading run of groups that is a card, or 0.
+
+    Inner groups have 3-6 digits (4-4-4-4, Amex 4-6-5, 4-4-4-4-3); trailing
+    groups that break the checksum ("4111 1111 1111 1111 12/25") are
+    dropped while 12 or more digits remain.
+    """
+    digits = "".join(groups)
+    k = len(groups)
+    while k >= 2 and len(digits) >= 12:
+        if all(len(g) >= 3 for g in groups[1 : k - 1]) and card_ok(digits):
+            return len(digits) + k - 1
+        k -= 1
+        digits = digits[: -len(groups[k])]
+    return 0
 
 
 _FIRST_DIGITS: dict[int, str] = {

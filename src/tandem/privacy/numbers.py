@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from tandem.privacy.checks import card_ok, ipv4_ok, ssn_ok
+from tandem.privacy.checks import card_ok, card_prefix, ipv4_ok, ssn_ok
 from tandem.privacy.iban import find_iban
 from tandem.privacy.phones import PhoneValidator, possible_after_code
 from tandem.privacy.shapes import (
@@ -28,6 +28,7 @@ from tandem.privacy.shapes import (
     INTERNATIONAL_SHAPES,
     IPV4_KIND,
     NATIONAL_SHAPES,
+    PAREN_NATIONAL_SHAPES,
     SSN_KIND,
     shape_of,
 )
@@ -38,7 +39,7 @@ __all__ = ["NUMBER_ENTITIES", "NumberDetector"]
 NUMBER_ENTITIES = frozenset({CREDIT_CARD, US_SSN, IBAN_CODE, IP_ADDRESS, PHONE_NUMBER})
 
 # Cards: 12-19 digits, unseparated, or in groups (the first of 4 digits)
-# joined by one consistent separator; see _card_prefix for group sizes.
+# joined by one consistent separator; see checks.card_prefix for group sizes.
 _CARD = re.compile(
     r"(?<![0-9A-Za-z])(?<![0-9]-)"
     r"(?:[0-9]{12,19}(?![0-9])|[0-9]{4}([ \-])[0-9]{1,6}(?:\1[0-9]{1,6}){1,4}(?![0-9]))"
@@ -76,23 +77,6 @@ def _extended(text: str, end: int) -> bool:
     """Whether an extension (" x12", "ext. 5", "#3") follows ``end``."""
     after = text[end : end + 2]
     return ("x" in after or "e" in after or "#" in after) and _EXTENSION.match(text, end) is not None
-
-
-def _card_prefix(groups: list[str]) -> int:
-    """Length of the longest leading run of groups that is a card, or 0.
-
-    Inner groups have 3-6 digits (4-4-4-4, Amex 4-6-5, 4-4-4-4-3); trailing
-    groups that break the checksum ("4111 1111 1111 1111 12/25") are
-    dropped while 12 or more digits remain.
-    """
-    digits = "".join(groups)
-    k = len(groups)
-    while k >= 2 and len(digits) >= 12:
-        if all(len(g) >= 3 for g in groups[1 : k - 1]) and card_ok(digits):
-            return len(digits) + k - 1
-        k -= 1
-        digits = digits[: -len(groups[k])]
-    return 0
 
 
 def _group_ends(text: str, start: int, end: int) -> list[int]:
@@ -170,6 +154,10 @@ class NumberDetector:
                 out.append(make_span((PHONE_NUMBER, start, end, 1.0)))
                 covered = end
                 continue
+            elif shape in PAREN_NATIONAL_SHAPES and self._national(text, start - 1, end, paren=True):
+                out.append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
+                covered = end
+                continue
             covered = self._classify(text, start, end, shape, out)
 
     def _international(self, text: str, start: int, end: int) -> bool:
@@ -179,11 +167,15 @@ class NumberDetector:
             return False
         if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
             return False
-        return possible_after_code(text[start:end])  # these shapes hold no "(0)"
+        cluster = text[start:end]
+        return possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster)
 
-    def _national(self, text: str, start: int, end: int) -> bool:
+    def _national(self, text: str, start: int, end: int, paren: bool = False) -> bool:
         """A usual national layout standing alone: the phone check on the
-        cluster as it is, what _find_phones would try first."""
+        cluster as it is (with its "(" when ``paren``), what _find_phones
+        would try first."""
+        if paren and (start < 0 or text[start] != "("):
+            return False
         if not self._phone or text.startswith("00", start) or _extended(text, end):
             return False
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+("):
@@ -239,7 +231,7 @@ class NumberDetector:
             if sep is None:
                 length = len(c.group()) if card_ok(c.group()) else 0
             else:
-                length = _card_prefix(c.group().split(sep))
+                length = card_prefix(c.group().split(sep))
             if length:
                 out.append(make_span((CREDIT_CARD, c.start(), c.start() + length, 1.0)))
                 pos = c.start() + length

@@ -25,6 +25,7 @@ __all__ = [
     "INTERNATIONAL_SHAPES",
     "IPV4_KIND",
     "NATIONAL_SHAPES",
+    "PAREN_NATIONAL_SHAPES",
     "SSN_KIND",
     "shape_of",
 ]
@@ -82,14 +83,16 @@ COMMON_SHAPES: dict[bytes, int] = {
        for a in (1, 2, 3) for b in (1, 2, 3) for c in (1, 2, 3) for d in (1, 2, 3)},
 }  # fmt: skip
 # International numbers after a "+": 10 or 11 digits (no date, card or SSN
-# can have that shape), at most four groups (no ISBN), no dots (no IPv4),
-# and no "(0)". The phone pattern then spans the whole cluster whatever
-# the digits, so the calling code and length decide (see numbers.py).
+# can have that shape), or a trunk "(0)" (no four-digit group or twelve-digit
+# run for a card), no ISBN layout, no dots (no IPv4). The phone pattern then
+# spans the whole cluster whatever the digits, so the calling code and
+# length decide (see numbers.py).
 INTERNATIONAL_SHAPES: frozenset[bytes] = frozenset(
     {
         b"0 (000) 000-0000", b"0 000 000 0000", b"0-000-000-0000", b"0 000-000-0000", b"0 (000) 000 0000",
         b"00 00 0000 0000", b"00 0000 000000", b"00 000 0000000", b"00 00 000 0000", b"00 000 000 0000",
         b"00 0000 00000", b"00 000 000000", b"00 000 00000", b"00 00 00000000", b"00 0 00 000 000",
+        b"00 (0)0 000 000 00", b"00 (0)00 000 00 00", b"00 (0)000 000 00", b"00 (0)00 000 0000", b"00 (0)0 0000 0000",
     }
 )  # fmt: skip
 # Usual national layouts: 8-11 digits in at most four groups joined by
@@ -104,3 +107,8 @@ NATIONAL_SHAPES: frozenset[bytes] = frozenset(
         (2, 6), (3, 4, 4), (4, 3, 4), (3, 7), (4, 7), (2, 4, 4), (2, 3, 4), (3, 4), (4, 4), (3, 3, 2), (2, 8),
     )
 ) | {b"0" * 10, b"0" * 11}  # fmt: skip
+# National numbers with the area code in parentheses, "(602)272-9781": the
+# cluster starts after the "(". Same reasoning as NATIONAL_SHAPES.
+PAREN_NATIONAL_SHAPES: frozenset[bytes] = frozenset(
+    {b"000)000-0000", b"000) 000-0000", b"000) 000 0000", b"000)000 0000", b"00) 000-000", b"0000) 000000"}
+)
