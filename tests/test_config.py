@@ -30,7 +30,7 @@ auth:
   admin_key_env: MY_ADMIN_KEY
 store:
   url: sqlite:///tmp/tandem.db
-  ledger_batch_size: 100
+  ledger_batch_size: 250
 privacy:
   default_policy: local-only
   entities: [email, phone]
@@ -128,7 +128,7 @@ def test_full_example_parses() -> None:
     assert cfg.auth.mode == "keys"
     assert cfg.auth.admin_key_env == "MY_ADMIN_KEY"
     assert cfg.store.url == "sqlite:///tmp/tandem.db"
-    assert cfg.store.ledger_batch_size == 100
+    assert cfg.store.ledger_batch_size == 250
     assert cfg.privacy.default_policy == "local-only"
     assert cfg.privacy.entities == ["email", "phone"]
     assert cfg.privacy.log_prompts is True
@@ -413,7 +413,7 @@ def test_store_urls_from_env(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> N
     assert cfg.store.url == "postgresql://db.internal/tandem"
     assert cfg.store.redis_url == "redis://cache:6379/0"
     # Other store settings from the file survive the override.
-    assert cfg.store.ledger_batch_size == 100
+    assert cfg.store.ledger_batch_size == 250
 
 
 def test_redis_url_override_alone(clean_env: pytest.MonkeyPatch) -> None:
