@@ -37,6 +37,8 @@ log = logging.getLogger("tandem.store")
 Writer = Callable[[list[dict[str, Any]], bool], Awaitable[int]]
 _RETRY_SECONDS = 2.0
 _WRITE_TIMEOUT = 15.0
+#: Batch size multiplier while a backlog of more than two batches waits.
+_BACKLOG_FACTOR = 5
 
 
 class LedgerWriter:
@@ -106,7 +108,12 @@ class LedgerWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._flush_seconds)
             batch: list[dict[str, Any]] = []
-            while len(batch) < self._batch_size:
+            # Batches stay small while the writer keeps up (each one holds the
+            # loop for a moment: small ones keep the latency tail short); with
+            # a backlog, bigger ones drain it at less CPU per record, so the
+            # queue, and the memory it holds, stays small under saturation.
+            limit = self._batch_size * (_BACKLOG_FACTOR if self._queue.qsize() > 2 * self._batch_size else 1)
+            while len(batch) < limit:
                 try:
                     batch.append(self._queue.get_nowait())
                 except asyncio.QueueEmpty:
