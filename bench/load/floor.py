@@ -17,7 +17,6 @@ behind the other streams' chunks. No gateway on the same stack can do better.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -102,7 +101,3 @@ def start_floor(python: Path, workdir: Path, port: int, upstream_url: str, *, cp
     proc = start("floor", cmd, workdir, env=env, cwd=repo, cpus=cpus)
     wait_http(proc, f"http://127.0.0.1:{port}/", 30)
     return proc
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use
-    sys.exit("run through bench/run")

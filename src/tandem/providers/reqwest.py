@@ -15,7 +15,8 @@ client went away) drops the request, which closes its connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 
 from pyreqwest.client import Client, ClientBuilder
@@ -25,8 +26,8 @@ from pyreqwest.response import Response
 
 from tandem.config import Timeouts
 from tandem.deadline import Deadline
-from tandem.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
-from tandem.providers.transport import HTTPRequest, HTTPResponse, Transport
+from tandem.errors import UpstreamError
+from tandem.providers.transport import HTTPRequest, HTTPResponse, PooledTransport
 
 __all__ = ["ReqwestTransport"]
 
@@ -88,12 +89,8 @@ class _Streamed(HTTPResponse):
     async def read(self) -> bytes:
         t = self._transport
         try:
-            with Deadline(t.timeouts.idle):
+            with t.mapped_errors("reading the reply"), Deadline(t.timeouts.idle):
                 return bytes(await self._resp.bytes())
-        except TimeoutError:
-            raise t.timeout_error("reading the reply") from None
-        except PyreqwestError as exc:
-            raise t.map_error(exc) from exc
         finally:
             await self.aclose()
 
@@ -102,16 +99,13 @@ class _Streamed(HTTPResponse):
         reader = self._resp.body_reader
         deadline = Deadline(t.timeouts.idle)
         try:
-            while True:
-                with deadline:
-                    chunk = await reader.read_chunk()
-                if chunk is None:
-                    return
-                yield bytes(chunk)
-        except TimeoutError:
-            raise t.timeout_error("the stream stalled") from None
-        except PyreqwestError as exc:
-            raise t.map_error(exc) from exc
+            with t.mapped_errors("the stream stalled"):
+                while True:
+                    with deadline:
+                        chunk = await reader.read_chunk()
+                    if chunk is None:
+                        return
+                    yield bytes(chunk)
         finally:
             await self.aclose()
 
@@ -121,7 +115,7 @@ class _Streamed(HTTPResponse):
             await request.__aexit__(None, None, None)
 
 
-class ReqwestTransport(Transport):
+class ReqwestTransport(PooledTransport):
     """Pooled keep-alive HTTP client for one upstream (one per provider).
 
     ``headers`` are the ones every request to this upstream carries (the
@@ -135,33 +129,23 @@ class ReqwestTransport(Transport):
     def __init__(
         self, provider: str, timeouts: Timeouts, max_connections: int = 100, headers: Mapping[str, str] | None = None
     ) -> None:
-        self.provider = provider
-        self.timeouts = timeouts
-        self._max = max_connections
+        super().__init__(provider, timeouts, max_connections)
         self._defaults = dict(headers or {})
         self._client: Client | None = None
-        # The few header mappings providers reuse, by identity -> their extras.
-        self._extras: dict[int, tuple[Mapping[str, str], dict[str, str]]] = {}
 
     def _extra_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """The headers of a request that the client defaults do not already send."""
-        hit = self._extras.get(id(headers))
-        if hit is not None and hit[0] is headers:
-            return hit[1]
-        missing = [k for k in self._defaults if k not in headers]
-        if missing:
+        if not self._defaults.keys() <= headers.keys():
+            missing = sorted(self._defaults.keys() - headers.keys())
             raise ValueError(f"request headers lack the transport's default headers {missing}")
-        extra = {k: v for k, v in headers.items() if self._defaults.get(k) != v}
-        if len(self._extras) < 16:  # providers use two or three mappings; others are not cached
-            self._extras[id(headers)] = (headers, extra)
-        return extra
+        return {k: v for k, v in headers.items() if self._defaults.get(k) != v}
 
     def _get_client(self) -> Client:
         if self._client is None:
             self._client = (
                 ClientBuilder()
                 .connect_timeout(timedelta(seconds=self.timeouts.connect))
-                .max_connections(self._max)
+                .max_connections(self.max_connections)
                 .pool_idle_timeout(timedelta(seconds=30))
                 .follow_redirects(False)
                 .default_headers(self._defaults)
@@ -169,17 +153,25 @@ class ReqwestTransport(Transport):
             )
         return self._client
 
-    def timeout_error(self, what: str) -> UpstreamTimeout:
-        """The error for a wait that ran out (message names the provider only)."""
-        return UpstreamTimeout(f"Upstream {self.provider} timed out ({what}).", provider=self.provider)
-
     def map_error(self, exc: PyreqwestError) -> UpstreamError:
         """Map a pyreqwest error to tandem's tree, without its text (it holds the URL)."""
         if isinstance(exc, ConnectTimeoutError) or (isinstance(exc, ConnectError) and _never_sent(exc)):
-            return UpstreamConnectError(f"Could not connect to upstream {self.provider}.", provider=self.provider)
+            return self.connect_error()
         if isinstance(exc, RequestTimeoutError):
             return self.timeout_error("waiting for the connection pool")
-        return UpstreamError(f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider)
+        return self.broken_error()
+
+    @contextmanager
+    def mapped_errors(self, waiting_for: str) -> Iterator[None]:
+        """Turn a deadline into :class:`UpstreamTimeout` naming ``waiting_for``,
+        and pyreqwest errors into tandem's tree (for the body reads; ``request``
+        spells the same out inline, being on every request's path)."""
+        try:
+            yield
+        except TimeoutError:
+            raise self.timeout_error(waiting_for) from None
+        except PyreqwestError as exc:
+            raise self.map_error(exc) from exc
 
     async def request(self, req: HTTPRequest) -> HTTPResponse:
         builder = self._get_client().request(req.method, req.url)

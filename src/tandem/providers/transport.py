@@ -33,6 +33,7 @@ __all__ = [
     "HTTPResponse",
     "MockResponse",
     "MockTransport",
+    "PooledTransport",
     "Transport",
 ]
 
@@ -80,6 +81,29 @@ class Transport(ABC):
         """Close pooled connections."""
 
 
+class PooledTransport(Transport):
+    """Base of the pooled HTTP transports: one upstream, its timeouts, and the
+    errors they raise. Messages name the provider only: never a URL, header
+    or key (the client libraries' own messages hold the URL)."""
+
+    def __init__(self, provider: str, timeouts: Timeouts, max_connections: int) -> None:
+        self.provider = provider
+        self.timeouts = timeouts
+        self.max_connections = max_connections
+
+    def timeout_error(self, what: str) -> UpstreamTimeout:
+        """A wait for ``what`` ran out."""
+        return UpstreamTimeout(f"Upstream {self.provider} timed out ({what}).", provider=self.provider)
+
+    def connect_error(self) -> UpstreamConnectError:
+        """No connection: nothing was sent, so a retry cannot bill twice."""
+        return UpstreamConnectError(f"Could not connect to upstream {self.provider}.", provider=self.provider)
+
+    def broken_error(self) -> UpstreamError:
+        """The connection failed after the request may have been sent."""
+        return UpstreamError(f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider)
+
+
 # --- aiohttp ----------------------------------------------------------------
 
 
@@ -125,13 +149,11 @@ class _AiohttpResponse(HTTPResponse):
         self._resp.close()
 
 
-class AiohttpTransport(Transport):
+class AiohttpTransport(PooledTransport):
     """Pooled keep-alive HTTP/1.1 client for one upstream (one per provider)."""
 
     def __init__(self, provider: str, timeouts: Timeouts, max_connections: int = 100) -> None:
-        self.provider = provider
-        self.timeouts = timeouts
-        self._max = max_connections
+        super().__init__(provider, timeouts, max_connections)
         self._session: aiohttp.ClientSession | None = None
         # Built once: the per-request path allocates no timeout objects.
         self._client_timeout = aiohttp.ClientTimeout(
@@ -141,7 +163,7 @@ class AiohttpTransport(Transport):
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._max, ttl_dns_cache=300, keepalive_timeout=30, enable_cleanup_closed=True
+                limit=self.max_connections, ttl_dns_cache=300, keepalive_timeout=30, enable_cleanup_closed=True
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -151,12 +173,6 @@ class AiohttpTransport(Transport):
                 trust_env=False,
             )
         return self._session
-
-    def timeout_error(self, what: str) -> UpstreamTimeout:
-        return UpstreamTimeout(f"Upstream {self.provider} timed out ({what}).", provider=self.provider)
-
-    def broken_error(self) -> UpstreamError:
-        return UpstreamError(f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider)
 
     async def request(self, req: HTTPRequest) -> HTTPResponse:
         session = self._get_session()
@@ -168,9 +184,7 @@ class AiohttpTransport(Transport):
         except TimeoutError:
             raise self.timeout_error("waiting for the first byte") from None
         except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError) as exc:
-            raise UpstreamConnectError(
-                f"Could not connect to upstream {self.provider}.", provider=self.provider
-            ) from exc
+            raise self.connect_error() from exc
         except aiohttp.ClientError as exc:
             raise self.broken_error() from exc
         return _AiohttpResponse(resp, self)
