@@ -481,3 +481,20 @@ def test_route_config_defaults() -> None:
     assert r.fallback is True
     assert r.min_quality is None
     assert r.max_cost is None
+
+
+def test_serve_refuses_a_bad_provider_option_in_one_line(tmp_path: Path) -> None:
+    """Provider options are typed per provider kind; tandem serve checks them before starting."""
+    from click.testing import CliRunner
+
+    from tandem.cli.serve import serve
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "models:\n  - name: up\n    provider: openai\n    base_url: http://127.0.0.1:1/v1\n"
+        "    options: {http_client: curl}\n"
+    )
+    result = CliRunner().invoke(serve, ["--config", str(path)])
+    assert result.exit_code == 1
+    assert "model 'up': options.http_client: Input should be 'reqwest' or 'aiohttp'" in result.output
+    assert "Traceback" not in result.output

@@ -9,6 +9,7 @@ import sys
 import click
 
 from tandem.config import Config, ConfigError, load_config
+from tandem.providers.base import provider_options
 
 __all__ = ["app_factory", "serve"]
 
@@ -64,6 +65,10 @@ def serve(
         os.environ[_ENV_PORT] = str(port)
     try:
         cfg = _effective_config(config_path)
+        # Provider options are typed per provider kind: check them here, so a
+        # bad one is a one-line error, not a traceback from the app's startup.
+        for model in cfg.models:
+            provider_options(model)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     server = cfg.server

@@ -19,7 +19,7 @@ from tandem.call import Endpoint, ProviderResult, ProviderStream
 from tandem.config import ConfigError, ModelConfig
 from tandem.errors import UnsupportedParameter
 
-__all__ = ["PROVIDERS", "Provider", "ProviderOptions", "create_provider"]
+__all__ = ["PROVIDERS", "Provider", "ProviderOptions", "create_provider", "provider_options"]
 
 
 class ProviderOptions(BaseModel):
@@ -96,12 +96,19 @@ def provider_class(kind: str) -> type[Provider]:
     return cls
 
 
-def create_provider(config: ModelConfig, **kwargs: Any) -> Provider:
-    """Build the provider for one configured model, validating its options."""
+def provider_options(config: ModelConfig) -> ProviderOptions:
+    """One configured model's ``options`` block, validated by its provider kind.
+
+    Raises :class:`ConfigError` naming the model and each bad option.
+    """
     cls = provider_class(config.provider)
     try:
-        options = cls.Options.model_validate(config.options)
+        return cls.Options.model_validate(config.options)
     except ValidationError as exc:
         errs = "; ".join(f"options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"model {config.name!r}: {errs}") from None
-    return cls(config, options, **kwargs)
+
+
+def create_provider(config: ModelConfig, **kwargs: Any) -> Provider:
+    """Build the provider for one configured model, validating its options."""
+    return provider_class(config.provider)(config, provider_options(config), **kwargs)
