@@ -33,6 +33,7 @@ CASES = [
     ("invalid UTF-8", b'{"model": "m", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, None),
     ("wrong type", b'{"model": "m", "messages": [{"role": "user", "content": 42}]}', 400, "messages[0].content"),
     ("bad role", b'{"model": "m", "messages": [{"role": "wizard", "content": "x"}]}', 400, "messages[0].role"),
+    ("user message without content", b'{"model": "m", "messages": [{"role": "user"}]}', 400, "messages[0]"),
     ("empty messages", b'{"model": "m", "messages": []}', 400, "messages"),
     ("missing model", b'{"messages": [{"role": "user", "content": "x"}]}', 400, "model"),
     (

@@ -47,6 +47,12 @@ class ChatMessage(_Struct):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # As OpenAI: only an assistant message (which may carry just tool
+        # calls) and the legacy function role may leave ``content`` out.
+        if self.content is None and self.role not in ("assistant", "function"):
+            raise ValueError(f"a {self.role} message needs 'content'")
+
 
 class StreamOptions(_Struct):
     include_usage: bool = False
