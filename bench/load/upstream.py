@@ -83,9 +83,12 @@ def _quote(data: bytes) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _sse_location(events: list[bytes], interval_s: float, paced: bool) -> str:
+def _sse_location(events: list[bytes], interval_s: float, paced: bool, body_file: Path) -> str:
     if not paced:
-        return f"            return 200 {_quote(b''.join(events))};"
+        # A whole stream is longer than one nginx config token may be (4 KB),
+        # so it is served from a file. The static handler refuses POST with
+        # 405; error_page turns that into an internal GET of the same file.
+        return f"            alias {body_file};\n            error_page 405 =200 /_bench_sse_file;"
     # First event (role) and first word at once, then one event per interval.
     lines = [f"            echo -n {_quote(events[0] + events[1])};", "            echo_flush;"]
     pad = " " * 12
@@ -96,7 +99,12 @@ def _sse_location(events: list[bytes], interval_s: float, paced: bool) -> str:
 
 
 def nginx_config(workdir: Path, port: int, stream_chunks: int, interval_s: float, paced: bool) -> str:
-    """The whole nginx.conf for the fake upstream."""
+    """The whole nginx.conf for the fake upstream (unpaced, the stream's body
+    is written to ``workdir/bench-sse.txt``)."""
+    body_file = workdir / "bench-sse.txt"
+    events = sse_stream(stream_chunks)
+    if not paced:
+        body_file.write_bytes(b"".join(events))
     models = {
         "object": "list",
         "data": [{"id": UPSTREAM_MODEL, "object": "model", "created": 1735689600, "owned_by": "bench"}],
@@ -134,7 +142,12 @@ http {{
         location = /_bench_sse {{
             internal;
             default_type text/event-stream;
-{_sse_location(sse_stream(stream_chunks), interval_s, paced)}
+{_sse_location(events, interval_s, paced, body_file)}
+        }}
+        location = /_bench_sse_file {{
+            internal;
+            default_type text/event-stream;
+            alias {body_file};
         }}
         location = /v1/models {{
             default_type application/json;
