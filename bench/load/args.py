@@ -115,6 +115,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--stream-duration", type=float, default=10.0, help="measured seconds of streaming (default 10)")
     g.add_argument("--stream-chunks", type=int, default=20, help="content chunks per stream (default 20)")
     g.add_argument(
+        "--stream-arrivals",
+        choices=("spread", "burst", "both"),
+        default="both",
+        help="streams' first requests spread evenly over one stream's length, as independent clients' "
+        "arrive (spread: the goal's measure), all sent at once and kept in step (burst), or both (default)",
+    )
+    g.add_argument(
         "--stream-interval-ms",
         type=float,
         default=50.0,

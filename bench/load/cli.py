@@ -108,23 +108,37 @@ class Bench:
             )
 
     def streams(self, key: str, url: str, headers: dict[str, str], proc: Proc | None) -> None:
-        """The streaming scenario against one target."""
-        res, cpu = self.stream_run(url, headers, proc)
-        row = StreamRow(
-            key,
-            res,
-            rss_mb=proc.rss_bytes() / MB if proc else None,
-            cpu_us_per_stream=cpu / res.streams * 1e6 if cpu is not None and res.streams else None,
-        )
-        self.run.streams.append(row)
-        log(
-            f"  {key} streams: {res.streams:,} ok, {res.errors} errors, max open {res.max_open}, "
-            f"TTFB p50 {res.ttfb_p50_ms:.3f} ms p99 {res.ttfb_p99_ms:.3f} ms"
-        )
+        """The streaming scenario against one target, for each kind of arrivals asked for."""
+        modes = {"spread": (True,), "burst": (False,), "both": (True, False)}[self.args.stream_arrivals]
+        for spread in modes:
+            res, cpu = self.stream_run(url, headers, proc, spread=spread)
+            row = StreamRow(
+                key,
+                res,
+                rss_mb=proc.rss_bytes() / MB if proc else None,
+                # The CPU counter spans the warm-up too.
+                cpu_us_per_stream=cpu / res.answered * 1e6 if cpu is not None and res.answered else None,
+            )
+            self.run.streams.append(row)
+            log(
+                f"  {key} streams ({'spread' if spread else 'burst'}): {res.streams:,} ok, {res.errors} errors, "
+                f"max open {res.max_open}, TTFB p50 {res.ttfb_p50_ms:.3f} ms p99 {res.ttfb_p99_ms:.3f} ms"
+            )
 
-    def stream_run(self, url: str, headers: dict[str, str], proc: Proc | None) -> tuple[StreamResult, float | None]:
-        """One run of the stream client; its result and the server's CPU seconds meanwhile."""
+    def stream_run(
+        self, url: str, headers: dict[str, str], proc: Proc | None, *, spread: bool = True
+    ) -> tuple[StreamResult, float | None]:
+        """One run of the stream client; its result and the server's CPU seconds meanwhile.
+
+        ``spread``: the workers' first requests are spread over one stream's
+        length (at most the warm-up), so that requests arrive as independent
+        clients' do; otherwise all at once (see :func:`bench.load.streams.run`).
+        """
         a = self.args
+        assert self.upstream is not None
+        warmup = min(2.0, a.stream_duration / 2)
+        length = self.upstream.stream_chunks * self.upstream.interval_s if self.upstream.paced else 0.1
+        stagger = min(warmup, length) if spread else 0.0
         body_file = self.workdir / "stream-body.json"
         body_file.write_bytes(self.stream_body)
         cmd = [
@@ -140,7 +154,9 @@ class Bench:
             "--duration",
             str(a.stream_duration),
             "--warmup",
-            str(min(2.0, a.stream_duration / 2)),
+            str(warmup),
+            "--stagger",
+            str(stagger),
         ]
         for k, v in headers.items():
             cmd += ["--header", f"{k}: {v}"]

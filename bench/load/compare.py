@@ -52,7 +52,7 @@ def compare(bench: Bench) -> None:
                 srow.rps.append(sres.streams / sres.duration_s if sres.duration_s else 0.0)
                 srow.p50_ms.append(sres.ttfb_p50_ms)
                 srow.p99_ms.append(sres.ttfb_p99_ms)
-                srow.cpu_us_per_req.append(cpu / sres.streams * 1e6 if cpu and sres.streams else 0.0)
+                srow.cpu_us_per_req.append(cpu / sres.answered * 1e6 if cpu and sres.answered else 0.0)
                 srow.errors += sres.errors
                 log(
                     f"  round {rnd + 1} {t.build.name} {a.stream_concurrency} streams: {srow.rps[-1]:.0f} "

@@ -97,9 +97,9 @@ class Run:
         """The load row of ``target`` at ``connections``."""
         return next((r for r in self.load if r.target == target and r.wrk.connections == connections), None)
 
-    def stream(self, target: str) -> StreamRow | None:
-        """The streaming row of ``target``."""
-        return next((r for r in self.streams if r.target == target), None)
+    def stream(self, target: str, *, spread: bool = True) -> StreamRow | None:
+        """The streaming row of ``target`` with spread arrivals (or the burst one)."""
+        return next((r for r in self.streams if r.target == target and (r.result.stagger_s > 0) == spread), None)
 
     def target(self, key: str) -> Target | None:
         """The target called ``key``."""

@@ -51,6 +51,10 @@ class StreamResult:
     ttfb_p99_ms: float = 0.0
     total_p50_ms: float = 0.0
     bytes: int = 0
+    #: Seconds over which the workers' first requests were spread (0: all at once).
+    stagger_s: float = 0.0
+    #: Streams answered 200 in the whole run, warm-up included (for CPU per stream).
+    answered: int = 0
 
 
 class _Exchange(asyncio.Protocol):
@@ -116,9 +120,23 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def run(
-    url: str, body: bytes, headers: dict[str, str], concurrency: int, duration_s: float, warmup_s: float
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    stagger_s: float = 0.0,
 ) -> StreamResult:
-    """Run the streams and collect TTFB and errors (warm-up streams not counted)."""
+    """Run the streams and collect TTFB and errors (warm-up streams not counted).
+
+    With ``stagger_s``, worker ``i`` sends its first request ``stagger_s * i /
+    concurrency`` seconds in; set it to one stream's length and the requests
+    arrive evenly spread, as independent clients' do. With 0 every worker
+    starts at once, and since every stream lasts as long, they stay in step:
+    each request then arrives in a burst of ``concurrency`` others, behind a
+    burst of as many chunks, and its time to first byte is mostly that wait.
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = (
@@ -127,7 +145,7 @@ async def run(
         + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         + f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-    result = StreamResult(concurrency, duration_s)
+    result = StreamResult(concurrency, duration_s, stagger_s=stagger_s)
     ttfb: list[float] = []
     totals: list[float] = []
     open_now = 0
@@ -140,9 +158,11 @@ async def run(
         if len(result.error_samples) < 5:
             result.error_samples.append(what)
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         nonlocal open_now
         conn: _Exchange | None = None
+        if stagger_s > 0:
+            await asyncio.sleep(stagger_s * index / concurrency)
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             counted = t0 >= measure_from
@@ -155,6 +175,7 @@ async def run(
                 data = await asyncio.wait_for(conn.send(request), 120)
                 t2 = time.perf_counter()
                 status = conn.head.split(b" ", 2)[1] if conn.head else b"?"
+                result.answered += status == b"200"
                 if not counted:
                     continue
                 if status != b"200":
@@ -180,7 +201,7 @@ async def run(
         if conn is not None and conn.transport is not None:
             conn.transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     result.duration_s = time.perf_counter() - measure_from
     result.ttfb_p50_ms = statistics.median(ttfb) if ttfb else 0.0
     result.ttfb_p90_ms = _pct(ttfb, 90)
@@ -198,12 +219,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=256)
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds not counted, at the start")
+    ap.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        help="spread the workers' first requests over this many seconds (0: all at once)",
+    )
     args = ap.parse_args(argv)
     headers = {}
     for h in args.header:
         name, _, value = h.partition(":")
         headers[name.strip()] = value.strip()
-    work = run(args.url, args.body_file.read_bytes(), headers, args.concurrency, args.duration, args.warmup)
+    if args.stagger > args.warmup:
+        ap.error("--stagger must not be longer than --warmup: staggered starts belong to the warm-up")
+    work = run(
+        args.url, args.body_file.read_bytes(), headers, args.concurrency, args.duration, args.warmup, args.stagger
+    )
     try:
         import uvloop
     except ImportError:

@@ -3,6 +3,7 @@ answer what a gateway expects, with and without the echo module that paces strea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.load import upstream
+from bench.load import streams, upstream
 from bench.load.procs import free_port
 from bench.load.upstream import sse_stream, start_nginx
 
@@ -47,3 +48,16 @@ def test_nginx_answers_chat_and_whole_streams(tmp_path: Path, monkeypatch: pytes
             assert json.loads(client.get(up.base_url + "/models").text)["data"][0]["id"]
     finally:
         up.proc.stop()
+
+
+def test_stream_client_counts_whole_streams(tmp_path: Path) -> None:
+    up = start_nginx(tmp_path, free_port(), cpus=None, stream_chunks=3, interval_s=0.01)
+    try:
+        body = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+        res = asyncio.run(streams.run(up.chat_url, body, {}, 4, duration_s=0.6, warmup_s=0.3, stagger_s=0.2))
+    finally:
+        up.proc.stop()
+    assert res.errors == 0, res.error_samples
+    assert res.streams > 0 and res.answered > res.streams  # warm-up streams are answered, not counted
+    assert res.max_open == 4 and res.stagger_s == 0.2
+    assert 0 < res.ttfb_p50_ms <= res.ttfb_p99_ms
