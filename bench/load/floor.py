@@ -40,6 +40,14 @@ Send = Callable[[Message], Awaitable[None]]
 
 _client: Client | None = None
 
+# uvicorn as ``tandem serve`` runs it (see tandem.cli.serve), on this app.
+_SERVE = (
+    "import sys, uvicorn\n"
+    "from tandem.api.coalesce import CoalescingHttpToolsProtocol\n"
+    "uvicorn.run('bench.load.floor:app', port=int(sys.argv[1]), loop='uvloop', http=CoalescingHttpToolsProtocol,\n"
+    "            log_level='warning', access_log=False, server_header=False, date_header=False, proxy_headers=False)\n"
+)
+
 
 async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
     """Read the whole request body; answer the fixed reply or relay the stream."""
@@ -78,24 +86,7 @@ async def _relay(body: bytes, send: Send) -> None:
 def start_floor(python: Path, workdir: Path, port: int, upstream_url: str, *, cpus: str | None) -> Proc:
     """Serve :func:`app` with uvicorn configured as ``tandem serve`` configures it;
     streams are relayed to ``upstream_url``."""
-    cmd = [
-        str(python),
-        "-m",
-        "uvicorn",
-        "bench.load.floor:app",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--no-server-header",
-        "--no-date-header",
-        "--no-proxy-headers",
-    ]
+    cmd = [str(python), "-c", _SERVE, str(port)]
     repo = Path(__file__).resolve().parent.parent.parent
     env = {**os.environ, _UPSTREAM_ENV: upstream_url}
     proc = start("floor", cmd, workdir, env=env, cwd=repo, cpus=cpus)

@@ -57,6 +57,8 @@ def serve(
     """Serve the OpenAI-compatible API (embedded defaults without --config)."""
     import uvicorn
 
+    from tandem.api.coalesce import CoalescingHttpToolsProtocol
+
     if config_path:
         os.environ["TANDEM_CONFIG"] = os.path.abspath(config_path)
     if host:
@@ -96,7 +98,7 @@ def serve(
         port=server.port,
         workers=n if n > 1 else None,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         log_level=log_level or server.log_level,
         access_log=False,
         timeout_graceful_shutdown=30,
