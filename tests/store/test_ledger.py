@@ -158,9 +158,8 @@ async def test_close_while_down_spools_then_next_start_replays(stores: StoreFact
 async def test_replay_is_idempotent(store: Store) -> None:
     _rec, secret = await store.create_key(KeySpec(name="i"))
     _settle_many(store, await store.authenticate(secret), 5)
-    records = []
-    while not store.ledger._queue.empty():
-        records.append(store.ledger._queue.get_nowait())
+    records = list(store.ledger._queue)
+    store.ledger._queue.clear()
     await store._write_batch(records, False)
     # The same records spooled again (a write that timed out but committed).
     store.ledger._spool(records)

@@ -1,7 +1,8 @@
 """The usage ledger writer: a bounded queue, batches, and a spool file.
 
-``submit`` is called on the request path and never waits: it puts the
-record on a bounded :class:`asyncio.Queue`. One background task takes
+``submit`` is called on the request path and never waits: it appends the
+record to a bounded queue (a deque: one event loop owns it, so it needs
+none of :class:`asyncio.Queue`'s waiter bookkeeping). One background task takes
 records off the queue in batches (up to ``batch_size`` records, or whatever
 arrived within ``flush_seconds`` of the first) and writes each batch in one
 transaction.
@@ -25,6 +26,7 @@ import fcntl
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,8 @@ class LedgerWriter:
         flush_seconds: float,
     ) -> None:
         self._write = write
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
+        self._queue: deque[dict[str, Any]] = deque()
+        self._queue_size = queue_size
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._full = asyncio.Event()
@@ -73,7 +76,7 @@ class LedgerWriter:
     @property
     def depth(self) -> int:
         """Records waiting in the queue."""
-        return self._queue.qsize()
+        return len(self._queue)
 
     def start(self) -> None:
         """Start the background writer task."""
@@ -84,40 +87,37 @@ class LedgerWriter:
         if self._closing or self._task is None:
             self._spool([record])
             return
-        try:
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
+        queue = self._queue
+        if len(queue) >= self._queue_size:
             self._spool([record])
             return
-        self._wake.set()
-        if self._queue.qsize() >= self._batch_size:
+        queue.append(record)
+        if not self._wake.is_set():
+            self._wake.set()
+        if len(queue) >= self._batch_size:
             self._full.set()
 
     async def _run(self) -> None:
         # Never cancelled: aclose() sets _closing and this loop drains the
         # queue and returns, so no batch is abandoned half-written.
         while True:
-            if self._queue.empty():
+            queue = self._queue
+            if not queue:
                 if self._closing:
                     return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if self._queue.qsize() < self._batch_size and not self._closing:
+            if len(queue) < self._batch_size and not self._closing:
                 self._full.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._flush_seconds)
-            batch: list[dict[str, Any]] = []
             # Batches stay small while the writer keeps up (each one holds the
             # loop for a moment: small ones keep the latency tail short); with
             # a backlog, bigger ones drain it at less CPU per record, so the
             # queue, and the memory it holds, stays small under saturation.
-            limit = self._batch_size * (_BACKLOG_FACTOR if self._queue.qsize() > 2 * self._batch_size else 1)
-            while len(batch) < limit:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
+            limit = self._batch_size * (_BACKLOG_FACTOR if len(queue) > 2 * self._batch_size else 1)
+            batch = [queue.popleft() for _ in range(min(limit, len(queue)))]
             self._busy = True
             try:
                 await self._store(batch)
@@ -127,7 +127,7 @@ class LedgerWriter:
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until every record queued so far is written or spooled."""
         deadline = time.monotonic() + timeout
-        while (not self._queue.empty() or self._busy) and self._task is not None:
+        while (self._queue or self._busy) and self._task is not None:
             self._full.set()
             if time.monotonic() > deadline:
                 raise TimeoutError("ledger flush timed out")
