@@ -114,11 +114,21 @@ class SSEEvent:
 
 
 async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    """Parse a byte stream into server-sent events (``\\n`` or ``\\r\\n`` lines)."""
+    """Parse a byte stream into server-sent events (``\\n`` or ``\\r\\n`` lines).
+
+    A chunk that is exactly one ``data: ...`` line and its blank line (what
+    OpenAI-compatible servers send, one event per write) is taken whole,
+    without the line-by-line parse.
+    """
     buf = b""
     event: str | None = None
     data: list[bytes] = []
     async for chunk in chunks:
+        if not buf and not data and event is None and chunk.startswith(b"data: ") and chunk.endswith(b"\n\n"):
+            value = chunk[6:-2]
+            if b"\n" not in value and b"\r" not in value:
+                yield SSEEvent(None, value)
+                continue
         buf += chunk
         while True:
             nl = buf.find(b"\n")
