@@ -1,8 +1,10 @@
 """Prometheus metrics, observed once per finished call (off the hot path's awaits).
 
 The registry belongs to the app (no module globals), so two apps in one
-process (tests) never share counters. With several worker processes, set
-``PROMETHEUS_MULTIPROC_DIR`` and each worker's numbers are aggregated by
+process (tests) never share counters. With several worker processes
+(``tandem serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` to a fresh
+directory unless it is set already) each worker counts in its own files
+there, and ``/metrics``, whichever worker answers, sums them with
 prometheus-client's multiprocess collector.
 """
 
@@ -48,8 +50,13 @@ class Metrics:
         self.retries = Counter("tandem_retries", "Upstream retries", ("model",), registry=r)
         self.fallbacks = Counter("tandem_fallbacks", "Fallbacks to another model", ("route",), registry=r)
         self.privacy = Counter("tandem_privacy_entities", "Personal data found", ("entity", "action"), registry=r)
-        self.ledger_queue = Gauge("tandem_ledger_queue_depth", "Ledger records waiting", registry=r)
-        self.ledger_spooled = Gauge("tandem_ledger_spooled", "Ledger records in the spool file", registry=r)
+        # Summed over live workers when there are several.
+        self.ledger_queue = Gauge(
+            "tandem_ledger_queue_depth", "Ledger records waiting", registry=r, multiprocess_mode="livesum"
+        )
+        self.ledger_spooled = Gauge(
+            "tandem_ledger_spooled", "Ledger records in the spool file", registry=r, multiprocess_mode="livesum"
+        )
         # Label children are looked up once per (model, route) pair.
         self._children: dict[tuple[str, str, int], tuple[Any, ...]] = {}
 
@@ -91,6 +98,11 @@ class Metrics:
             self.fallbacks.labels(route).inc(call.fallbacks)
         for entity, n in call.privacy_counts.items():
             self.privacy.labels(entity, call.privacy_action or "allow").inc(n)
+
+    def close(self) -> None:
+        """At worker shutdown: with several workers, this worker's gauges stop counting."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def render(self, status: dict[str, object]) -> bytes:
         """The text exposition format, with the ledger gauges refreshed."""

@@ -183,3 +183,47 @@ async def _visible(store: Store, secret: str) -> bool:
         except Exception:
             await asyncio.sleep(0.01)
     return False
+
+
+async def test_sqlite_workers_share_rate_limits_through_a_file(stores: StoreFactory, db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the shared file is SQLite's mechanism (PostgreSQL deployments use Redis)")
+    # Two worker processes on one SQLite file, without Redis.
+    a = await stores(coordination="shared")
+    b = await stores(coordination="shared")
+    assert a.status()["rate_limits"] == b.status()["rate_limits"] == "host"
+    _rec, secret = await a.create_key(KeySpec(name="fr", rpm_limit=4))
+    ia = await a.authenticate(secret)
+    assert await _visible(b, secret)
+    ib = await b.authenticate(secret)
+    for store, info in ((a, ia), (b, ib), (a, ia), (b, ib)):
+        await store.admit(make_call(info), 0.0)
+    for store, info in ((a, ia), (b, ib)):
+        with pytest.raises(RateLimited):
+            await store.admit(make_call(info), 0.0)
+
+    # Tokens settled on one worker limit the other at once.
+    _rec2, secret2 = await a.create_key(KeySpec(name="ft", tpm_limit=100))
+    ia2 = await a.authenticate(secret2)
+    call = make_call(ia2, tokens=120)
+    await a.admit(call, 0.0)
+    a.settle(call)
+    assert await _visible(b, secret2)
+    with pytest.raises(RateLimited, match="tokens"):
+        await b.admit(make_call(await b.authenticate(secret2)), 0.0)
+
+
+def test_file_limiter_table_full_falls_back_to_process_counts(tmp_path, monkeypatch) -> None:
+    from tandem.store import limits
+
+    monkeypatch.setattr(limits, "_SLOTS", 2)
+    lim = limits.FileLimiter(tmp_path / "t.limits")
+    try:
+        for key in ("k1", "k2", "k3"):  # k3 finds no slot: counted in the process
+            lim.check(key, 1, None, 1000.0)
+            with pytest.raises(RateLimited):
+                lim.check(key, 1, None, 1000.5)
+        # A minute later the window has moved on.
+        lim.check("k1", 1, None, 1000.0 + 2 * limits.WINDOW)
+    finally:
+        lim.close()

@@ -119,6 +119,7 @@ def create_app(
             # Flush the ledger first: every answered request gets recorded.
             await gw.accountant.aclose()
             await gw.aclose()
+            app.state.metrics.close()
 
     routes: list[BaseRoute] = [
         # Served by TandemApp without Starlette's middleware; routed here too

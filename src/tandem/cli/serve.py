@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 
 import click
 
@@ -13,7 +15,7 @@ from tandem.providers.base import provider_options
 
 __all__ = ["app_factory", "serve"]
 
-_ENV_HOST, _ENV_PORT = "TANDEM_SERVE_HOST", "TANDEM_SERVE_PORT"
+_ENV_HOST, _ENV_PORT, _ENV_WORKERS = "TANDEM_SERVE_HOST", "TANDEM_SERVE_PORT", "TANDEM_SERVE_WORKERS"
 
 
 def _is_loopback(host: str) -> bool:
@@ -33,6 +35,9 @@ def _effective_config(path: str | None) -> Config:
         update["host"] = host
     if port := os.environ.get(_ENV_PORT):
         update["port"] = int(port)
+    if workers := os.environ.get(_ENV_WORKERS):
+        # The store counts budgets in memory only when it is the one process.
+        update["workers"] = int(workers)
     if update:
         cfg = cfg.model_copy(update={"server": server.model_copy(update=update)})
     return cfg
@@ -55,16 +60,14 @@ def serve(
     config_path: str | None, host: str | None, port: int | None, workers: int | None, log_level: str | None
 ) -> None:
     """Serve the OpenAI-compatible API (embedded defaults without --config)."""
-    import uvicorn
-
-    from tandem.api.coalesce import CoalescingHttpToolsProtocol
-
     if config_path:
         os.environ["TANDEM_CONFIG"] = os.path.abspath(config_path)
     if host:
         os.environ[_ENV_HOST] = host
     if port is not None:
         os.environ[_ENV_PORT] = str(port)
+    if workers is not None:
+        os.environ[_ENV_WORKERS] = str(workers)
     try:
         cfg = _effective_config(config_path)
         # Provider options are typed per provider kind: check them here, so a
@@ -91,12 +94,31 @@ def serve(
         err=True,
     )
     sys.stderr.flush()
+    metrics_dir = None
+    if n > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts in its own files here; /metrics sums them all.
+        metrics_dir = tempfile.mkdtemp(prefix="tandem-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run(cfg, n, log_level)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(cfg: Config, workers: int, log_level: str | None) -> None:
+    """uvicorn with tandem's settings; each worker builds the app with :func:`app_factory`."""
+    import uvicorn
+
+    from tandem.api.coalesce import CoalescingHttpToolsProtocol
+
+    server = cfg.server
     uvicorn.run(
         "tandem.cli.serve:app_factory",
         factory=True,
         host=server.host,
         port=server.port,
-        workers=n if n > 1 else None,
+        workers=workers if workers > 1 else None,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http=CoalescingHttpToolsProtocol,
         log_level=log_level or server.log_level,

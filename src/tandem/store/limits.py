@@ -7,28 +7,37 @@ kept, and within a few percent of an exact sliding log.
 
 * :class:`LocalLimiter` keeps the counters in the process: exact for one
   worker, and free (no I/O).
+* :class:`FileLimiter` keeps them in a memory-mapped file next to the SQLite
+  database, under an exclusive ``flock``: every worker process on the host
+  shares them, at two system calls per limited request.
 * :class:`RedisLimiter` keeps them in Redis and checks-and-counts in one Lua
   script, so every worker and replica shares them. Tokens are known only
   when a call ends; they are added in batches (a pipeline every 100 ms) off
   the request path. If Redis fails, the limiter logs it and falls back to
   the local counters rather than refusing traffic.
 
-Without Redis, several worker processes each count on their own: a key can
-then make up to ``workers x limit`` requests a minute. The Store warns at
-start when ``server.workers > 1`` and no ``redis_url`` is set.
+The Store uses Redis when ``redis_url`` is set, else the file when several
+processes serve one SQLite database, else the in-process counters.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import logging
+import mmap
+import os
+import struct
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tandem.errors import RateLimited
 
-__all__ = ["LocalLimiter", "RedisLimiter"]
+__all__ = ["FileLimiter", "LocalLimiter", "RedisLimiter"]
 
 log = logging.getLogger("tandem.store")
 WINDOW = 60.0
@@ -42,6 +51,29 @@ def _retry_after(rpm: int, cur: float, prev: float, frac: float) -> float:
     return max(0.0, needed - frac) * WINDOW
 
 
+def _roll(s: list[float], window: int) -> None:
+    """Bring counters ``[window, cur_requests, prev_requests, cur_tokens,
+    prev_tokens]`` to ``window``."""
+    if s[0] != window:
+        if s[0] == window - 1:
+            s[2], s[4] = s[1], s[3]
+        else:
+            s[2] = s[4] = 0.0
+        s[0], s[1], s[3] = window, 0.0, 0.0
+
+
+def _admit(s: list[float], rpm: int | None, tpm: int | None, now: float) -> None:
+    """Count one request in the counters ``s`` (rolled to ``now``), or raise
+    :class:`RateLimited` if it does not fit."""
+    frac = (now % WINDOW) / WINDOW
+    if rpm is not None and s[1] + s[2] * (1.0 - frac) + 1 > rpm:
+        wait = _retry_after(rpm, s[1], s[2], frac)
+        raise RateLimited(f"rate limit of {rpm} requests per minute reached", retry_after=wait)
+    if tpm is not None and s[3] + s[4] * (1.0 - frac) >= tpm:
+        raise RateLimited(f"rate limit of {tpm} tokens per minute reached", retry_after=(1 - frac) * WINDOW)
+    s[1] += 1
+
+
 class LocalLimiter:
     """In-process sliding-window counters."""
 
@@ -53,30 +85,95 @@ class LocalLimiter:
         s = self._state.get(key_id)
         if s is None:
             s = self._state[key_id] = [window, 0.0, 0.0, 0.0, 0.0]
-        elif s[0] != window:
-            if s[0] == window - 1:
-                s[2], s[4] = s[1], s[3]
-            else:
-                s[2] = s[4] = 0.0
-            s[0], s[1], s[3] = window, 0.0, 0.0
+        _roll(s, window)
         return s
 
     def check(self, key_id: str, rpm: int | None, tpm: int | None, now: float) -> None:
         """Count one request, or raise :class:`RateLimited` if it does not fit."""
-        window = int(now // WINDOW)
-        frac = (now % WINDOW) / WINDOW
-        s = self._slot(key_id, window)
-        if rpm is not None and s[1] + s[2] * (1.0 - frac) + 1 > rpm:
-            wait = _retry_after(rpm, s[1], s[2], frac)
-            raise RateLimited(f"rate limit of {rpm} requests per minute reached", retry_after=wait)
-        if tpm is not None and s[3] + s[4] * (1.0 - frac) >= tpm:
-            raise RateLimited(f"rate limit of {tpm} tokens per minute reached", retry_after=(1 - frac) * WINDOW)
-        s[1] += 1
+        _admit(self._slot(key_id, int(now // WINDOW)), rpm, tpm, now)
 
     def add_tokens(self, key_id: str, tokens: int, now: float) -> None:
         """Count the tokens of a finished call."""
         if tokens > 0:
             self._slot(key_id, int(now // WINDOW))[3] += tokens
+
+
+#: One key's slot in the file: a 64-bit hash of its id, then the five counters.
+_SLOT = struct.Struct("<Q5d")
+_SLOTS = 4096
+
+
+class FileLimiter:
+    """Sliding-window counters shared by the processes of one host.
+
+    The file holds a fixed table of :data:`_SLOTS` slots, found by a stable
+    hash of the key id with linear probing (slots are claimed, never freed:
+    only keys with a limit take one). Every read-modify-write holds an
+    exclusive ``flock`` on the file. If the table is full, further keys are
+    counted per process, with a warning.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        size = _SLOT.size * _SLOTS
+        if os.fstat(fd).st_size < size:
+            os.ftruncate(fd, size)
+        self._fd = fd
+        self._map = mmap.mmap(fd, size)
+        self._index: dict[str, int] = {}  # key id -> slot number, once found
+        self._overflow = LocalLimiter()
+
+    def _find(self, key_id: str) -> int | None:
+        """The key's slot number, claiming a free one (call under the lock)."""
+        found = self._index.get(key_id)
+        if found is not None:
+            return found
+        tag = int.from_bytes(hashlib.blake2b(key_id.encode(), digest_size=8).digest(), "little") or 1
+        for probe in range(_SLOTS):
+            i = (tag + probe) % _SLOTS
+            owner = _SLOT.unpack_from(self._map, i * _SLOT.size)[0]
+            if owner == tag or owner == 0:
+                if owner == 0:
+                    _SLOT.pack_into(self._map, i * _SLOT.size, tag, -1.0, 0.0, 0.0, 0.0, 0.0)
+                self._index[key_id] = i
+                return i
+        log.warning("rate limit table %s is full: key %s is limited per process", self.path, key_id)
+        return None
+
+    def _update(self, key_id: str, now: float, change: Callable[[list[float]], None]) -> bool:
+        """Apply ``change`` to the key's counters rolled to ``now``; False if it has no slot."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            i = self._find(key_id)
+            if i is None:
+                return False
+            tag, *counters = _SLOT.unpack_from(self._map, i * _SLOT.size)
+            _roll(counters, int(now // WINDOW))
+            try:
+                change(counters)
+            finally:
+                _SLOT.pack_into(self._map, i * _SLOT.size, tag, *counters)
+            return True
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def check(self, key_id: str, rpm: int | None, tpm: int | None, now: float) -> None:
+        """Count one request, or raise :class:`RateLimited` if it does not fit."""
+        if not self._update(key_id, now, lambda s: _admit(s, rpm, tpm, now)):
+            self._overflow.check(key_id, rpm, tpm, now)
+
+    def add_tokens(self, key_id: str, tokens: int, now: float) -> None:
+        """Count the tokens of a finished call."""
+        if tokens > 0 and not self._update(key_id, now, lambda s: s.__setitem__(3, s[3] + tokens)):
+            self._overflow.add_tokens(key_id, tokens, now)
+
+    def close(self) -> None:
+        """Unmap and close the file."""
+        with contextlib.suppress(BufferError, ValueError):
+            self._map.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 # KEYS: req_cur, req_prev, tok_cur, tok_prev. ARGV: rpm, tpm, frac (0..1), ttl.

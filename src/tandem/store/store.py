@@ -38,7 +38,7 @@ from tandem.store.budgets import LocalBook, periods, reserve_shared
 from tandem.store.db import create_engine, migrate, parse_database_url
 from tandem.store.keyring import POLL_SECONDS, KeyRing
 from tandem.store.ledger import LedgerWriter
-from tandem.store.limits import LocalLimiter, RedisLimiter
+from tandem.store.limits import FileLimiter, LocalLimiter, RedisLimiter
 from tandem.store.manage import ManageMixin
 from tandem.store.models import KeyRecord, hash_secret
 from tandem.store.schema import store_meta
@@ -65,7 +65,8 @@ class Store(ManageMixin):
         self.coordination: Literal["local", "shared"] = "shared"
         self.book = LocalBook()
         self.keys = KeyRing(self.engine, self.db, on_loaded=self._keys_loaded)
-        self._local_limits = LocalLimiter()
+        # Without Redis: in-process counters, or a file the host's processes share.
+        self._local_limits: LocalLimiter | FileLimiter = LocalLimiter()
         self._redis: RedisLimiter | None = None
         self.ledger = LedgerWriter(
             self._write_batch,
@@ -109,12 +110,10 @@ class Store(ManageMixin):
                 await self._redis.start()
             except Exception as exc:
                 log.warning("redis unavailable at start (%s): limits per process", type(exc).__name__)
-        elif self.config.server.workers > 1:
-            log.warning(
-                "store.redis_url is not set: rate limits are counted per worker process, so a "
-                "key may make up to %d x its limit per minute",
-                self.config.server.workers,
-            )
+        if self.coordination == "shared" and self.db.sqlite_path is not None:
+            # Other processes serve this database too (workers): share the counters.
+            path = self.db.sqlite_path
+            self._local_limits = FileLimiter(path.with_name(path.name + ".limits"))
         self.ledger.start()
         if self.ledger.spool_path.exists():
             await self.ledger.replay()
@@ -157,6 +156,9 @@ class Store(ManageMixin):
         await self.ledger.aclose()
         if self._redis is not None:
             await self._redis.aclose()
+        if isinstance(self._local_limits, FileLimiter):
+            self._local_limits.close()
+            self._local_limits = LocalLimiter()
         await self.keys.aclose()
         await self.engine.dispose()
         if self._serve_lock is not None:
@@ -176,7 +178,9 @@ class Store(ManageMixin):
             "spooled_total": self.ledger.spooled_total,
             "written": self.ledger.written,
             "coordination": self.coordination,
-            "rate_limits": "redis" if self._redis is not None else "process",
+            "rate_limits": "redis"
+            if self._redis is not None
+            else ("host" if isinstance(self._local_limits, FileLimiter) else "process"),
             "keys": len(self.keys.by_id),
             "keys_epoch": self.keys.epoch,
             "keys_listener": self.keys.listening,
