@@ -11,6 +11,7 @@ import re
 
 __all__ = [
     "IBAN_LENGTHS",
+    "card_bytes_ok",
     "card_ok",
     "card_prefix",
     "iban_ok",
@@ -52,6 +53,24 @@ def card_ok(digits: str) -> bool:
     return luhn_ok(digits) and digits.count(first) != n  # not 0000…, 1111… fillers
 
 
+def card_bytes_ok(raw: bytes) -> bool:
+    """:func:`card_ok` of ASCII digits given as bytes, in fewer steps.
+
+    The issuer rule is one set lookup of the first two digits per length
+    (plus the legacy Maestro 0604), and Luhn runs on ``raw`` directly: the
+    fast path for card-shaped clusters, which are as common as all other
+    numbers together in some texts.
+    """
+    heads = _CARD_HEADS.get(len(raw))
+    if heads is None:
+        return False
+    head = raw[:2]
+    if head not in heads and not (head == b"06" and raw.startswith(b"0604")):
+        return False
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
+    return total % 10 == 0 and raw.count(raw[0]) != len(raw)
+
+
 def card_prefix(groups: list[str]) -> int:
     """Length of the longest leading run of groups that is a card, or 0.
 
@@ -72,6 +91,12 @@ def card_prefix(groups: list[str]) -> int:
 _FIRST_DIGITS: dict[int, str] = {
     12: "", 13: "4", 14: "3", 15: "123", 16: "23456", 17: "3456", 18: "3456", 19: "3456",
 }  # fmt: skip
+# Length -> the first two digits card_ok accepts (0604 aside): Maestro's
+# 50 and 56-69 at every length, else the first digits of _FIRST_DIGITS.
+_CARD_HEADS: dict[int, frozenset[bytes]] = {
+    n: frozenset(b"%02d" % i for i in range(100) if i == 50 or 56 <= i <= 69 or str(i // 10) in _FIRST_DIGITS[n])
+    for n in _FIRST_DIGITS
+}
 
 
 # Total IBAN length per country (SWIFT IBAN registry).

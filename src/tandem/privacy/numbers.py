@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from tandem.privacy.checks import card_ok, card_prefix, ipv4_ok, ssn_ok
+from tandem.privacy.checks import card_bytes_ok, card_ok, card_prefix, ipv4_ok, ssn_ok
 from tandem.privacy.iban import find_iban
-from tandem.privacy.phones import PhoneValidator, possible_after_code
+from tandem.privacy.phones import NationalLayout, PhoneValidator, possible_after_code
 from tandem.privacy.shapes import (
     CARD_KIND,
     CLUSTER,
@@ -71,6 +71,8 @@ _DATE_HOUR_SHAPES = frozenset({b"0000-00-00 00", b"0000/00/00 00", b"0000.00.00 
 _DATE_HOUR = re.compile(r"(?:19|20)[0-9]{2}([-./])[01][0-9]\1[0-3][0-9] [0-9]{2}")
 _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
 _KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
+# Phone layouts decided by shape, next to the kinds of shapes.COMMON_SHAPES.
+_INTERNATIONAL, _NATIONAL, _PAREN = 11, 12, 13
 
 
 def _extended(text: str, end: int) -> bool:
@@ -104,14 +106,27 @@ class NumberDetector:
         self._ip = IP_ADDRESS in entities
         self._phone = PHONE_NUMBER in entities
         self._phones = phone_validator
+        # Shape -> the check that decides the usual layouts, and for phones
+        # the layout the national check needs. A shape may be a national
+        # and an international layout (after a "+"): it is tried as both.
         enabled = {CARD_KIND: self._card, SSN_KIND: self._ssn, IPV4_KIND: self._ip}
-        self._common = {shape: kind for shape, kind in COMMON_SHAPES.items() if enabled[kind]}
+        self._kinds = {shape: kind for shape, kind in COMMON_SHAPES.items() if enabled[kind]}
+        self._layouts: dict[bytes, NationalLayout] = {}
+        if self._phone:
+            for kind, shapes, lead in ((_NATIONAL, NATIONAL_SHAPES, b""), (_PAREN, PAREN_NATIONAL_SHAPES, b"(")):
+                for shape in shapes:
+                    layout = phone_validator.layout(lead + shape)
+                    if layout is not None:
+                        self._kinds[shape] = kind
+                        self._layouts[shape] = layout
+            self._kinds.update(dict.fromkeys(INTERNATIONAL_SHAPES, _INTERNATIONAL))
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
         """Append the spans found in ``text`` to ``out`` (``lowered`` is unused)."""
         ascii_text = text.isascii()
         pattern = CLUSTER if ascii_text else CLUSTER_NON_ASCII
-        common = self._common
+        kinds = self._kinds
+        append = out.append
         covered = -1
         for m in pattern.finditer(shape_of(text)):
             start, end = m.span()
@@ -131,56 +146,65 @@ class NumberDetector:
             if end - start < 7:
                 continue
             shape = m.group()
-            kind = common.get(shape)
-            # The usual layouts, not glued to a word: one check decides. A
-            # failed check falls through to the general path below.
-            if kind is not None and (start == 0 or not text[start - 1].isalnum()):
-                value = text[start:end]
-                if kind == CARD_KIND:
-                    found = card_ok(value.replace(" ", "").replace("-", ""))
-                elif kind == SSN_KIND:
-                    found = ssn_ok(value[:3], value[4:6], value[7:])
-                else:
-                    found = ipv4_ok(value)
-                if found:
-                    out.append(make_span((_KIND_ENTITY[kind], start, end, 1.0)))
+            kind = kinds.get(shape)
+            # The usual layouts: one check decides. A failed check falls
+            # through to the general path below.
+            if kind is None:
+                pass
+            elif kind == CARD_KIND:
+                if (start == 0 or not text[start - 1].isalnum()) and card_bytes_ok(
+                    text[start:end].encode().translate(None, b" -")
+                ):
+                    append(make_span((CREDIT_CARD, start, end, 1.0)))
                     covered = end
                     continue
-            elif shape in INTERNATIONAL_SHAPES and self._international(text, start, end):
-                out.append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
-                covered = end
-                continue
-            elif shape in NATIONAL_SHAPES and self._national(text, start, end):
-                out.append(make_span((PHONE_NUMBER, start, end, 1.0)))
-                covered = end
-                continue
-            elif shape in PAREN_NATIONAL_SHAPES and self._national(text, start - 1, end, paren=True):
-                out.append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
-                covered = end
-                continue
+            elif kind == _NATIONAL:
+                if self._national(text, start, end, self._layouts[shape]):
+                    append(make_span((PHONE_NUMBER, start, end, 1.0)))
+                    covered = end
+                    continue
+            elif kind == _INTERNATIONAL:
+                if self._international(text, start, end):
+                    append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
+                    covered = end
+                    continue
+                layout = self._layouts.get(shape)  # a national layout too, without the "+"
+                if layout is not None and self._national(text, start, end, layout):
+                    append(make_span((PHONE_NUMBER, start, end, 1.0)))
+                    covered = end
+                    continue
+            elif kind == _PAREN:
+                if text[start - 1 : start] == "(" and self._national(text, start - 1, end, self._layouts[shape]):
+                    append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
+                    covered = end
+                    continue
+            elif start == 0 or not text[start - 1].isalnum():
+                value = text[start:end]
+                if ssn_ok(value[:3], value[4:6], value[7:]) if kind == SSN_KIND else ipv4_ok(value):
+                    append(make_span((_KIND_ENTITY[kind], start, end, 1.0)))
+                    covered = end
+                    continue
             covered = self._classify(text, start, end, shape, out)
 
     def _international(self, text: str, start: int, end: int) -> bool:
         """A usual international layout after a lone "+": what _find_phones
         would find there, without its search; False sends it the long way."""
-        if not self._phone or start == 0 or text[start - 1] != "+" or _extended(text, end):
+        if start == 0 or text[start - 1] != "+" or _extended(text, end):
             return False
         if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
             return False
         cluster = text[start:end]
         return possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster)
 
-    def _national(self, text: str, start: int, end: int, paren: bool = False) -> bool:
+    def _national(self, text: str, start: int, end: int, layout: NationalLayout) -> bool:
         """A usual national layout standing alone: the phone check on the
-        cluster as it is (with its "(" when ``paren``), what _find_phones
-        would try first."""
-        if paren and (start < 0 or text[start] != "("):
-            return False
-        if not self._phone or text.startswith("00", start) or _extended(text, end):
+        candidate as it is (with its "(" for the parenthesized layouts),
+        what _find_phones would try first."""
+        if text.startswith("00", start) or _extended(text, end):
             return False
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+("):
             return False
-        return self._phones.is_phone(text, start, end)
+        return self._phones.is_national(text, start, end, layout)
 
     def _classify(self, text: str, start: int, end: int, shape: bytes, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""

@@ -29,13 +29,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
 from tandem.privacy.leading import DIGITS, PatternGroups, match_starts, strips_one
 
-__all__ = ["DEFAULT_PHONE_REGIONS", "PhoneValidator", "international_possible", "possible_after_code"]
+__all__ = [
+    "DEFAULT_PHONE_REGIONS",
+    "NationalLayout",
+    "PhoneValidator",
+    "international_possible",
+    "possible_after_code",
+]
 
 #: Regions tried for national-format numbers: North America, Europe, and the
 #: largest markets elsewhere.
@@ -65,6 +72,51 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?|#)\s?[0-9]{1,6}\Z")
 _LAST_SINGLE = re.compile(r"[ .\-/][0-9]\Z")
 _TWO_GROUPS = re.compile(r"[0-9]+[ .\-/][0-9]+")
 _SEPARATORS = b" .-/()+"
+
+
+def _on_shapes(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` with every digit in its classes written as ``0``.
+
+    On the shape of a text (digits as ``0``) it matches wherever
+    ``pattern`` can match the text: exactly when ``pattern`` only tells
+    digits from other characters (``[0-9]``), and at least then when it
+    also looks at digit values (``[01]``, ``19|20``).
+    """
+    source = pattern.pattern
+    for digits, zeros in (("(?:19|20)", "(?:00)"), ("0-9", "0"), ("0-3", "0"), ("[01]", "[0]")):
+        source = source.replace(digits, zeros)
+    if re.search(r"\[[^\]]*[1-9]|19\|20", source):
+        raise ValueError(f"digit values left in {source!r}")  # pragma: no cover - a pattern changed
+    return re.compile(source)
+
+
+_OTHER_NUMBER_SHAPE = _on_shapes(_OTHER_NUMBER)
+_LAST_SINGLE_SHAPE = _on_shapes(_LAST_SINGLE)
+_TWO_GROUPS_SHAPE = _on_shapes(_TWO_GROUPS)
+
+
+class NationalLayout(NamedTuple):
+    """What :meth:`PhoneValidator.is_phone` learns from the shape alone of
+    a national candidate (digits and the separators `` .-/()``, no ``+``).
+
+    :meth:`PhoneValidator.is_national` then decides a candidate of that
+    shape with only the steps that depend on its digits.
+    """
+
+    #: The one separator character to remove ("" for bare digits), or None
+    #: when there are several kinds.
+    separator: str | None
+    digits: int
+    formatted: bool
+    #: False: the shape alone rules a phone out (length, ISBN layout).
+    possible: bool
+    #: The shape may be a date or a dotted number: test the text.
+    maybe_other: bool
+    #: Two plain groups: a cue word decides unless the first digit is 0.
+    two_groups: bool
+    #: Formatted with a local-only length: invalid numbers still go to the cue test.
+    local: bool
+
 
 _TYPE_DESCS = (
     "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
@@ -201,6 +253,51 @@ class PhoneValidator:
         if valid or (formatted and len(digits) in self._compiled.local_lengths):
             return _has_cue(text, start, end)
         return False
+
+    def layout(self, shape: bytes) -> NationalLayout | None:
+        """The :class:`NationalLayout` of candidates with ``shape`` (digits
+        as ``0``), or None when ``shape`` holds other characters."""
+        core = shape.decode("ascii", "replace")
+        kinds = set(core) - {"0"}
+        if not core or core[0] == "+" or not kinds <= set(" .-/()"):
+            return None
+        n = core.count("0")
+        formatted = n != len(core)
+        possible = 7 <= n <= 15 and (formatted or n <= 12) and not (formatted and _LAST_SINGLE_SHAPE.search(core))
+        return NationalLayout(
+            separator=kinds.pop() if len(kinds) == 1 else ("" if not kinds else None),
+            digits=n,
+            formatted=formatted,
+            possible=possible,
+            maybe_other=_OTHER_NUMBER_SHAPE.fullmatch(core) is not None,
+            two_groups=formatted and _TWO_GROUPS_SHAPE.fullmatch(core) is not None,
+            local=formatted and n in self._compiled.local_lengths,
+        )
+
+    def is_national(self, text: str, start: int, end: int, layout: NationalLayout) -> bool:
+        """:meth:`is_phone` for a candidate whose shape has ``layout``.
+
+        Only what depends on the digits is done here: a date test when the
+        shape can be one, the pattern check, and the cue-word test.
+        """
+        core = text[start:end]
+        if core.startswith("00"):
+            return self.is_phone(text, start, end)  # an international "00" prefix
+        if not layout.possible or (layout.maybe_other and _OTHER_NUMBER.fullmatch(core)):
+            return False
+        separator = layout.separator
+        if separator is None:
+            digits = core.encode().translate(None, _SEPARATORS).decode()
+        else:
+            digits = core.replace(separator, "") if separator else core
+        if self._valid_national(digits):
+            if layout.formatted:
+                if not layout.two_groups or digits[0] == "0":
+                    return True
+            elif layout.digits >= (9 if digits[0] == "0" else 10):
+                return True
+            return _has_cue(text, start, end)
+        return layout.local and _has_cue(text, start, end)
 
     def _valid_national(self, digits: str) -> bool:
         compiled = self._compiled

@@ -82,23 +82,37 @@ COMMON_SHAPES: dict[bytes, int] = {
     **{b".".join(b"0" * n for n in (a, b, c, d)): IPV4_KIND
        for a in (1, 2, 3) for b in (1, 2, 3) for c in (1, 2, 3) for d in (1, 2, 3)},
 }  # fmt: skip
-# International numbers after a "+": 10 or 11 digits (no date, card or SSN
-# can have that shape), or a trunk "(0)" (no four-digit group or twelve-digit
-# run for a card), no ISBN layout, no dots (no IPv4). The phone pattern then
-# spans the whole cluster whatever the digits, so the calling code and
-# length decide (see numbers.py).
+# The phone layouts below are decided by the phone check alone: for every
+# one, whatever its digits, no date, ISBN, IPv4, card or SSN can be found in
+# it, and the phone pattern spans it whole (tests/privacy check each shape).
+# Beyond the usual grids, they hold the layouts in which ``phonenumbers``
+# writes the example numbers of the default regions.
+#
+# International numbers after a "+": the calling code and length decide
+# (see numbers.py).
 INTERNATIONAL_SHAPES: frozenset[bytes] = frozenset(
     {
+        b"00 00000", b"0 000-0000", b"00 0000000", b"00 00 000 00", b"00 00 000000", b"00 0000-0000", b"000 00 00000",
+        b"00 0 00 00 00", b"00 0 000 0000", b"00 0 00000000", b"00 0-000-0000", b"00 00 000 000", b"00 00 0000000",
+        b"00 000 0 0000", b"00 000 00 000", b"000 0 000 000", b"000 00 00 000", b"000 00 000000", b"000 000 00000",
+        b"00 0 0000 0000", b"00 0 000000000", b"00 0-0000-0000", b"00 00 00 00 00", b"00 00-000-0000",
+        b"00 000 000 000", b"00 000-000-000", b"00 00000 00000", b"000 0 0000 000", b"000 0-000-0000",
+        b"000 00 00 0000", b"000 00 000 000", b"000 00 0000000", b"000 000 00 000", b"000 000 000000",
+        b"000 0000 00000", b"00 00 000 00 00", b"00 00 0000-0000", b"00 00-0000-0000", b"00 000 0 000000",
+        b"00 000 00 00 00", b"00 000-000-0000", b"00 0000 0000000", b"00 00000 000000", b"000 0 000 00 00",
+        b"000 00 00 00 00", b"000 00 000 0000", b"000 00-000-0000", b"000 000 000 000", b"000 0000-000000",
+        b"00 0 00 00 00 00", b"00 00 00000-0000", b"00 000 00 00 000", b"00 000 000 00 00", b"00 000 0000 0000",
+        b"000 0 000 000 00", b"00 0 00 0000-0000", b"00 000 00 0000000", b"00 000 0000000000", b"000 0-000-000-000",
+        b"000 00 0 000 0000", b"000 00 000 000 000", b"000 000 00 000 000", b"000 000-0 000-0000",
+        b"00 000 00 000 00 00",
         b"0 (000) 000-0000", b"0 000 000 0000", b"0-000-000-0000", b"0 000-000-0000", b"0 (000) 000 0000",
         b"00 00 0000 0000", b"00 0000 000000", b"00 000 0000000", b"00 00 000 0000", b"00 000 000 0000",
         b"00 0000 00000", b"00 000 000000", b"00 000 00000", b"00 00 00000000", b"00 0 00 000 000",
         b"00 (0)0 000 000 00", b"00 (0)00 000 00 00", b"00 (0)000 000 00", b"00 (0)00 000 0000", b"00 (0)0 0000 0000",
     }
 )  # fmt: skip
-# Usual national layouts: 8-11 digits in at most four groups joined by
-# spaces or dashes, none of which a date, card, SSN, ISBN or IPv4 can have.
-# The phone pattern spans the whole cluster whatever the digits (unless it
-# starts "00", checked in numbers.py), so the phone check decides alone.
+# National layouts: 8-11 digits in at most four groups joined by spaces or
+# dashes, and more (the phone check sends a "00" start the long way).
 NATIONAL_SHAPES: frozenset[bytes] = frozenset(
     sep.join(b"0" * n for n in groups)
     for sep in (b" ", b"-")
@@ -106,9 +120,23 @@ NATIONAL_SHAPES: frozenset[bytes] = frozenset(
         (3, 3, 4), (3, 3, 3), (3, 2, 3), (3, 3, 2, 2), (4, 2, 2, 2), (4, 3, 2, 2), (2, 2, 2, 2), (2, 3, 3),
         (2, 6), (3, 4, 4), (4, 3, 4), (3, 7), (4, 7), (2, 4, 4), (2, 3, 4), (3, 4), (4, 4), (3, 3, 2), (2, 8),
     )
-) | {b"0" * 10, b"0" * 11}  # fmt: skip
+) | {
+    b"0" * 10, b"0" * 11,
+    b"00000000", b"000 0 000", b"00000 000", b"00 00 0000", b"000 000000", b"0000 00000", b"00 0000 000",
+    b"00-00 00 00", b"0000 0 0000", b"0000 00 000", b"0000 000000", b"0000-000000", b"00000 00000",
+    b"0 000 00 000", b"00 000 00 00", b"00 000000000", b"000 00 00 00", b"000-00 00 00", b"000.000.0000",
+    b"0000 00 0000", b"0000 000 000", b"0000-000-000", b"00000 000000", b"000000 00000", b"0-000-000-000",
+    b"00 00 000 000", b"00 000 000 00", b"000 0000-0000", b"000-000 00 00", b"0000 0 000000", b"0000 0000 000",
+    b"00000 000 000", b"00000 0000000", b"000000 000000", b"0 000 00 00 00", b"00 00 00 00 00", b"00 000 000 000",
+    b"00.00.00.00.00", b"000 0 000 0000", b"000 00 000 000", b"000-0 000-0000", b"0000-00 00 000",
+    b"0000 00 0000000", b"0000 0000000000", b"000 00-0000-0000", b"0000-00 000 00 00",
+}  # fmt: skip
 # National numbers with the area code in parentheses, "(602)272-9781": the
-# cluster starts after the "(". Same reasoning as NATIONAL_SHAPES.
+# cluster starts after the "(".
 PAREN_NATIONAL_SHAPES: frozenset[bytes] = frozenset(
-    {b"000)000-0000", b"000) 000-0000", b"000) 000 0000", b"000)000 0000", b"00) 000-000", b"0000) 000000"}
-)
+    {
+        b"000)000-0000", b"000) 000-0000", b"000) 000 0000", b"000)000 0000", b"00) 000-000", b"0000) 000000",
+        b"000) 00000", b"00) 000 00 00", b"00) 0000 0000", b"00) 0000-0000", b"0000) 000 000", b"00) 00000-0000",
+        b"0000) 000 00 00",
+    }
+)  # fmt: skip

@@ -1,0 +1,157 @@
+"""The number scan's layout shortcuts against the paths they replace.
+
+Companion of test_fast_paths.py: the card check on bytes, the phone check
+split into what a shape decides (:class:`NationalLayout`) and what the
+digits decide, the shape copies of the phone module's patterns, and the
+shape tables themselves (each layout in them must be one that the general
+path would also decide by the phone check alone).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from tandem.privacy import numbers
+from tandem.privacy.checks import card_bytes_ok, card_ok
+from tandem.privacy.phones import (
+    _LAST_SINGLE,
+    _LAST_SINGLE_SHAPE,
+    _OTHER_NUMBER,
+    _OTHER_NUMBER_SHAPE,
+    _TWO_GROUPS,
+    _TWO_GROUPS_SHAPE,
+    PhoneValidator,
+    _on_shapes,
+)
+from tandem.privacy.shapes import (
+    COMMON_SHAPES,
+    INTERNATIONAL_SHAPES,
+    NATIONAL_SHAPES,
+    PAREN_NATIONAL_SHAPES,
+    shape_of,
+)
+
+_TABLES = {"+": INTERNATIONAL_SHAPES, "": NATIONAL_SHAPES, "(": PAREN_NATIONAL_SHAPES}
+
+
+def test_card_bytes_ok_equals_card_ok() -> None:
+    rng = random.Random(21)
+    heads = ["0604", "0605", "50", "55", "56", "69", "70", "4", "3", "1800", "2131", "5", "6", "1", "2", "0", "9"]
+    for _ in range(60000):
+        digits = rng.choice(heads) + "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 20)))
+        if rng.random() < 0.1:
+            digits = digits[0] * len(digits)
+        # Make about half pass Luhn, so the issuer rule is what decides them.
+        if rng.random() < 0.5 and digits[:-1]:
+            digits = next(digits[:-1] + d for d in "0123456789" if card_ok(digits[:-1] + d) or d == "9")
+        assert card_bytes_ok(digits.encode()) == card_ok(digits), digits
+
+
+def _core(rng: random.Random) -> str:
+    pieces = ["0", "1", "2", "9", "19", "20", "5", "12", " ", "-", ".", "/", "(", ")", "31"]
+    return "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
+
+
+def test_shape_patterns() -> None:
+    """Exact for patterns that only tell digits apart from the rest, a
+    superset of the matches for the date pattern, which reads their values."""
+    rng = random.Random(22)
+    dates = ["2024-05-01", "1999.12.31 12:30", "01/02/24", "1.234.567", "10.1.2.3", "31-12-2024"]
+    for core in [_core(rng) for _ in range(30000)] + dates:
+        shape = shape_of(core).decode()
+        assert (_LAST_SINGLE.search(core) is None) == (_LAST_SINGLE_SHAPE.search(shape) is None), core
+        assert (_TWO_GROUPS.fullmatch(core) is None) == (_TWO_GROUPS_SHAPE.fullmatch(shape) is None), core
+        if _OTHER_NUMBER.fullmatch(core):
+            assert _OTHER_NUMBER_SHAPE.fullmatch(shape), core
+    assert all(_OTHER_NUMBER.fullmatch(d) for d in dates)
+
+
+def _filled(shape: str, rng: random.Random) -> str:
+    out = []
+    for i, ch in enumerate(shape):
+        if ch != "0":
+            out.append(ch)
+        elif i == 0 or shape[i - 1] != "0":
+            out.append(rng.choice("0000123456789"))  # group starts: trunk 0 and "00" often
+        else:
+            out.append(rng.choice("0123456789"))
+    return "".join(out)
+
+
+_BEFORE = ["", "x ", "call ", "tel: ", "phone (office) ", "fax\n", "number is ", "the "]
+_AFTER = ["", " ", ".", " (mobile)", " office", " home", ", ok"]
+
+
+def test_is_national_equals_is_phone() -> None:
+    validator = PhoneValidator()
+    rng = random.Random(23)
+    shapes = [lead + s.decode() for lead in ("", "(") for s in _TABLES[lead]]
+    shapes += [shape_of(_core(rng)).decode() for _ in range(300)]
+    checked = 0
+    for shape in shapes:
+        layout = validator.layout(shape.encode())
+        if layout is None:
+            assert "+" in shape or set(shape) - set("0 .-/()") or not shape
+            continue
+        for _ in range(60):
+            before, after = rng.choice(_BEFORE), rng.choice(_AFTER)
+            text = before + _filled(shape, rng) + after
+            start, end = len(before), len(text) - len(after)
+            assert validator.is_national(text, start, end, layout) == validator.is_phone(text, start, end), text
+            checked += 1
+    assert checked > 10000
+
+
+_DATE_SHAPE = _on_shapes(numbers._DATE)
+_IPV4_SHAPE = _on_shapes(numbers._IPV4)
+_CARD_SHAPE = _on_shapes(numbers._CARD)
+_SSN_SHAPE = _on_shapes(numbers._SSN)
+_ISBN_SHAPE = re.compile(numbers._ISBN.pattern.replace("97[89]", "000").replace("[0-9]", "0"))
+
+
+def _why_not_decidable(shape: str, lead: str) -> str | None:
+    """Why the general path (numbers._classify) could decide a cluster of
+    ``shape`` (after ``lead``) other than by the phone check on all of it.
+
+    Shape copies of the detectors' patterns match wherever the pattern can
+    match a text of that shape; a context of " " is the most permissive.
+    """
+    digits = shape.count("0")
+    if shape.encode() in numbers._DATE_HOUR_SHAPES or set(shape) - set("0 .-/()"):
+        return "not a number layout"
+    if not 7 <= digits <= 15 or re.search(r"[ .\-/]0\Z", shape):
+        return "length, or a last single digit"
+    if digits <= 8 and _DATE_SHAPE.fullmatch(shape):
+        return "date"
+    if _ISBN_SHAPE.search(shape):
+        return "ISBN"
+    if "." in shape and _IPV4_SHAPE.search(" " + shape, 1):
+        return "IPv4"
+    if digits >= 12 and _CARD_SHAPE.search(" " + shape, 1):
+        return "card"
+    if ("000-00-0000" in shape or "000 00 0000" in shape or digits == 9) and _SSN_SHAPE.search(" " + shape, 1):
+        return "SSN"
+    # The phone pattern reads no digit values but those of a trunk "(0)".
+    for value in (re.sub("0", "5", lead + shape), re.sub("0", "5", lead + shape).replace("(5)", "(0)")):
+        phone = numbers._PHONE.search(value)
+        if phone is None or phone.span() != (0, len(value)):
+            return "phone pattern does not span it"
+    return None
+
+
+@pytest.mark.parametrize("lead", sorted(_TABLES))
+def test_layout_tables_are_decided_by_the_phone_check(lead: str) -> None:
+    failing = {s: why for s in _TABLES[lead] if (why := _why_not_decidable(s.decode(), lead))}
+    assert not failing
+
+
+def test_layout_tables_are_disjoint() -> None:
+    """Only a national and an international layout may be the same shape
+    (the scan tries both: they need different characters before them)."""
+    tables = [set(COMMON_SHAPES), set(NATIONAL_SHAPES | INTERNATIONAL_SHAPES), set(PAREN_NATIONAL_SHAPES)]
+    assert sum(map(len, tables)) == len(set().union(*tables))
+    assert _why_not_decidable("000 00 0000", "") == "SSN"  # the criteria do reject
+    assert _why_not_decidable("0000 0000 0000", "+") == "card"
