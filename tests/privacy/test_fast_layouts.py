@@ -16,6 +16,7 @@ import pytest
 
 from tandem.privacy import numbers
 from tandem.privacy.checks import card_bytes_ok, card_ok
+from tandem.privacy.credentials import lower_same_length
 from tandem.privacy.phones import (
     _LAST_SINGLE,
     _LAST_SINGLE_SHAPE,
@@ -27,6 +28,8 @@ from tandem.privacy.phones import (
     _on_shapes,
 )
 from tandem.privacy.shapes import (
+    CLUSTER,
+    CLUSTER_NON_ASCII,
     COMMON_SHAPES,
     INTERNATIONAL_SHAPES,
     NATIONAL_SHAPES,
@@ -155,3 +158,82 @@ def test_layout_tables_are_disjoint() -> None:
     assert sum(map(len, tables)) == len(set().union(*tables))
     assert _why_not_decidable("000 00 0000", "") == "SSN"  # the criteria do reject
     assert _why_not_decidable("0000 0000 0000", "+") == "card"
+
+
+def test_shape_of_lowered_text_finds_the_same_clusters() -> None:
+    """The scan takes the shape of the lower-cased text (a cheaper encode)."""
+    rng = random.Random(24)
+    pieces = [*"0123456789", " ", ".", "-", "(", ")", ":", "a", "Z", "DE", "GB", "Iban", "\u00e9", "\u0130", "\u4e2d"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        pattern = CLUSTER if text.isascii() else CLUSTER_NON_ASCII
+        lowered = lower_same_length(text)
+        assert len(lowered) == len(text)
+        expected = [(m.span(), m.lastindex) for m in pattern.finditer(shape_of(text))]
+        assert [(m.span(), m.lastindex) for m in pattern.finditer(shape_of(lowered))] == expected, text
+
+
+def test_cue_search_window_finds_every_cue() -> None:
+    """The cue-word search starts _CUE_REACH characters before the end."""
+    from tandem.privacy.phones import _CUE_BEFORE, _CUE_REACH, _CUE_WORDS
+
+    rng = random.Random(25)
+    fillers = [" ", "a", "x", ":", "-", "(", ")", "\n", "5", "\u0130", "\u00e9", "my ", "is ", *_CUE_WORDS]
+    for _ in range(30000):
+        parts = [rng.choice(fillers) for _ in range(rng.randint(1, 14))]
+        before = "".join(parts)[-48:].lower()
+        window = _CUE_BEFORE.search(before, max(0, len(before) - _CUE_REACH))
+        assert (window is None) == (_CUE_BEFORE.search(before) is None), before
+
+
+def _reference_iban(text: str, start: int) -> int:
+    """find_iban's end as its first version computed it: group by group,
+    with the Unicode run pattern only."""
+    from tandem.privacy.checks import IBAN_LENGTHS, iban_ok
+    from tandem.privacy.iban import _IBAN_RUN, _IBAN_SPACES_MAX
+    from tandem.privacy.textfold import fold_homoglyphs
+
+    country = fold_homoglyphs(text[start : start + 2]).upper()
+    length = IBAN_LENGTHS.get(country, 0)
+    run = _IBAN_RUN.match(text, start + 2, start + 2 + length + _IBAN_SPACES_MAX)
+    if not length or run is None or (start > 0 and text[start - 1].isalnum()):
+        return 0
+    need, end = length - 2, run.start()
+    for group in run.group().split(" "):
+        end += len(group)
+        need -= len(group)
+        if need <= 0:
+            break
+        end += 1
+    if need != 0 or (end < len(text) and text[end].isalnum()):
+        return 0
+    compact = (country + text[start + 2 : end]).replace(" ", "")
+    return end if iban_ok(fold_homoglyphs(compact).upper()) else 0
+
+
+def test_find_iban_equals_the_group_walk() -> None:
+    from tandem.privacy.iban import find_iban
+
+    rng = random.Random(26)
+    valid = ["DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606", "NO9386011117947"]
+    pieces = [*"0123456789", " ", " ", "A", "x", "\u00e9", "\u0415", "-", "."]
+    texts = []
+    for _ in range(20000):
+        iban = rng.choice(valid)
+        step = rng.choice([4, 4, 3, 5, 100])
+        value = " ".join(iban[i : i + step] for i in range(0, len(iban), step))
+        chars = list(value)
+        for _ in range(rng.randint(0, 2)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(pieces))
+        if rng.random() < 0.2:
+            chars[0] = "\u0415" if chars[0] == "E" else chars[0]
+        texts.append(
+            rng.choice(["", "IBAN ", "x", "\u00e9 "]) + "".join(chars) + rng.choice(["", " ", "5", "\u00e9", "."])
+        )
+    found = 0
+    for text in texts:
+        for start in range(len(text) - 1):
+            end = find_iban(text, start, [])
+            assert end == _reference_iban(text, start), (text, start)
+            found += end > 0
+    assert found > 2000

@@ -123,17 +123,22 @@ IBAN_LENGTHS: dict[str, int] = {
 _LETTER_VALUES = {ord(ch): str(i) for i, ch in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10)}
 
 
+# A country code as ISO 13616 numbers it (DE -> "1314").
+_COUNTRY_NUMBERS = {country: country.translate(_LETTER_VALUES) for country in IBAN_LENGTHS}
+
+
 def iban_ok(iban: str) -> bool:
     """An IBAN without spaces, upper case: country length and mod-97 == 1."""
-    if IBAN_LENGTHS.get(iban[:2]) != len(iban) or not iban[2:4].isdigit():
+    country = iban[:2]
+    if IBAN_LENGTHS.get(country) != len(iban) or not iban[2:4].isdigit():
         return False
     if not iban.isalnum() or not iban.isascii():
         return False
     rest = iban[4:]
     if rest.isdigit():
-        # Letters only in the country code (most countries): two two-digit
-        # values, A = 10, without a translate through a dict (1 µs).
-        number = rest + str(ord(iban[0]) - 55) + str(ord(iban[1]) - 55) + iban[2:4]
+        # Letters only in the country code (most countries): its digits
+        # from a table, without a translate through a dict (1 µs).
+        number = rest + _COUNTRY_NUMBERS[country] + iban[2:4]
     else:
         number = (rest + iban[:4]).translate(_LETTER_VALUES)
     return int(number) % 97 == 1

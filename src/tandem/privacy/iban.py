@@ -8,14 +8,16 @@ look-alikes, which are folded before the country table and mod-97 check.
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from tandem.privacy.checks import IBAN_LENGTHS, iban_ok
-from tandem.privacy.spans import IBAN_CODE, Span
+from tandem.privacy.spans import IBAN_CODE, Span, make_span
 from tandem.privacy.textfold import fold_homoglyphs
 
 __all__ = ["find_iban"]
 
 _IBAN_RUN = re.compile(r"[^\W_]+(?: [^\W_]+)*")
+_IBAN_RUN_ASCII = re.compile(r"[0-9A-Za-z]+(?: [0-9A-Za-z]+)*")  # the same on ASCII, twice as fast
 _IBAN_SPACES_MAX = 9  # one space between groups of (at least) four
 
 
@@ -31,23 +33,27 @@ def find_iban(text: str, start: int, out: list[Span]) -> int:
     length = IBAN_LENGTHS.get(country)
     if length is None:
         return 0
-    run = _IBAN_RUN.match(text, start + 2, start + 2 + length + _IBAN_SPACES_MAX)
+    stop = start + 2 + length + _IBAN_SPACES_MAX
+    run = (_IBAN_RUN_ASCII if text[start:stop].isascii() else _IBAN_RUN).match(text, start + 2, stop)
     if run is None:
         return 0
+    # The IBAN ends after the group at which the count of its characters
+    # reaches length - 2 exactly (not: too short, or a group runs past it).
     need = length - 2
-    end = run.start()
-    for group in run.group().split(" "):
-        end += len(group)
-        need -= len(group)
-        if need <= 0:
-            break
-        end += 1
-    if need != 0:
-        return 0  # too short, or the last group runs past the IBAN length
+    value = run.group()
+    if " " not in value:
+        if len(value) != need:
+            return 0
+        end = run.end()
+    else:
+        reached = list(accumulate(map(len, value.split(" "))))
+        if need not in reached:
+            return 0
+        end = run.start() + need + reached.index(need)  # a space before each later group
     if end < len(text) and text[end].isalnum():
         return 0
     compact = (country + text[start + 2 : end]).replace(" ", "")
     if not iban_ok(fold_homoglyphs(compact).upper()):
         return 0
-    out.append(Span(IBAN_CODE, start, end))
+    out.append(make_span((IBAN_CODE, start, end, 1.0)))
     return end

@@ -73,6 +73,7 @@ _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[
 _KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
 # Phone layouts decided by shape, next to the kinds of shapes.COMMON_SHAPES.
 _INTERNATIONAL, _NATIONAL, _PAREN = 11, 12, 13
+_TWO_SHORT_GROUPS = re.compile(rb"0{1,6}[ \-]0{1,6}")
 
 
 def _extended(text: str, end: int) -> bool:
@@ -120,15 +121,26 @@ class NumberDetector:
                         self._kinds[shape] = kind
                         self._layouts[shape] = layout
             self._kinds.update(dict.fromkeys(INTERNATIONAL_SHAPES, _INTERNATIONAL))
+        # National layouts of two groups shorter than 7 characters each:
+        # when the whole is no phone, the general path has no shorter
+        # candidate to try (it tries 7 characters or more), so none is there.
+        self._whole_only = frozenset(s for s in self._layouts if _TWO_SHORT_GROUPS.fullmatch(s))
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
-        """Append the spans found in ``text`` to ``out`` (``lowered`` is unused)."""
+        """Append the spans found in ``text`` to ``out``.
+
+        ``lowered`` (``text`` lower-cased, one ASCII character per character)
+        gives the shape copy: encoding it is a copy, where encoding ``text``
+        must replace each non-ASCII character; the cluster patterns do not
+        tell upper from lower case.
+        """
         ascii_text = text.isascii()
         pattern = CLUSTER if ascii_text else CLUSTER_NON_ASCII
         kinds = self._kinds
+        layouts = self._layouts
         append = out.append
         covered = -1
-        for m in pattern.finditer(shape_of(text)):
+        for m in pattern.finditer(shape_of(lowered)):
             start, end = m.span()
             if start < covered:
                 continue
@@ -143,14 +155,13 @@ class NumberDetector:
                 if iban_end:
                     covered = iban_end
                     continue
-            if end - start < 7:
-                continue
             shape = m.group()
             kind = kinds.get(shape)
             # The usual layouts: one check decides. A failed check falls
             # through to the general path below.
             if kind is None:
-                pass
+                if end - start < 7:
+                    continue
             elif kind == CARD_KIND:
                 if (start == 0 or not text[start - 1].isalnum()) and card_bytes_ok(
                     text[start:end].encode().translate(None, b" -")
@@ -158,23 +169,26 @@ class NumberDetector:
                     append(make_span((CREDIT_CARD, start, end, 1.0)))
                     covered = end
                     continue
-            elif kind == _NATIONAL:
-                if self._national(text, start, end, self._layouts[shape]):
-                    append(make_span((PHONE_NUMBER, start, end, 1.0)))
-                    covered = end
-                    continue
-            elif kind == _INTERNATIONAL:
-                if self._international(text, start, end):
+            elif kind == _NATIONAL or kind == _INTERNATIONAL:
+                if kind == _INTERNATIONAL and self._international(text, start, end):
                     append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
                     covered = end
                     continue
-                layout = self._layouts.get(shape)  # a national layout too, without the "+"
-                if layout is not None and self._national(text, start, end, layout):
-                    append(make_span((PHONE_NUMBER, start, end, 1.0)))
-                    covered = end
-                    continue
+                layout = layouts.get(shape)  # an international layout may be a national one too
+                if layout is not None and self._stands_alone(text, start, end):
+                    if self._phones.is_national(text, start, end, layout):
+                        append(make_span((PHONE_NUMBER, start, end, 1.0)))
+                        covered = end
+                        continue
+                    if shape in self._whole_only:
+                        covered = end
+                        continue
             elif kind == _PAREN:
-                if text[start - 1 : start] == "(" and self._national(text, start - 1, end, self._layouts[shape]):
+                if (
+                    text[start - 1 : start] == "("
+                    and self._stands_alone(text, start - 1, end)
+                    and self._phones.is_national(text, start - 1, end, layouts[shape])
+                ):
                     append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
                     covered = end
                     continue
@@ -196,15 +210,13 @@ class NumberDetector:
         cluster = text[start:end]
         return possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster)
 
-    def _national(self, text: str, start: int, end: int, layout: NationalLayout) -> bool:
-        """A usual national layout standing alone: the phone check on the
-        candidate as it is (with its "(" for the parenthesized layouts),
-        what _find_phones would try first."""
+    @staticmethod
+    def _stands_alone(text: str, start: int, end: int) -> bool:
+        """A national candidate that _find_phones would try as it is: no
+        "00" prefix, no extension after it, nothing glued before it."""
         if text.startswith("00", start) or _extended(text, end):
             return False
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+("):
-            return False
-        return self._phones.is_national(text, start, end, layout)
+        return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_@/+(")
 
     def _classify(self, text: str, start: int, end: int, shape: bytes, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""

@@ -55,11 +55,15 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
 )
 # fmt: on
 
-_CUE_BEFORE = re.compile(
-    r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|reach|text|sms|"
-    r"whatsapp|contact|dial|desk|office|answering|registered|ring|number)"
-    r"\b[^0-9]{0,24}\Z"
-)
+_CUE_WORDS = (
+    "phone", "tel", "telephone", "call", "calling", "mobile", "cell", "fax", "reach", "text", "sms",
+    "whatsapp", "contact", "dial", "desk", "office", "answering", "registered", "ring", "number",
+)  # fmt: skip
+_CUE_GAP = 24
+_CUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_CUE_WORDS)})\b[^0-9]{{0,{_CUE_GAP}}}\Z")
+# A cue before a number starts at most this far before the end of the
+# window: the search starts there (``\b`` still sees the character before).
+_CUE_REACH = max(map(len, _CUE_WORDS)) + _CUE_GAP
 _CUE_AFTER = re.compile(r"[^\w\n]{0,3}(?:office|mobile|cell|fax|home|work|desk|phone)\b")
 # Dates (with an optional time after), 1.234.567, and dotted quads.
 _OTHER_NUMBER = re.compile(
@@ -315,7 +319,7 @@ class PhoneValidator:
 
 def _has_cue(text: str, start: int, end: int) -> bool:
     before = text[max(0, start - 48) : start].lower()
-    if _CUE_BEFORE.search(before):
+    if _CUE_BEFORE.search(before, max(0, len(before) - _CUE_REACH)):
         return True
     return _CUE_AFTER.match(text[end : end + 16].lower()) is not None
 

@@ -130,6 +130,10 @@ NATIONAL_SHAPES: frozenset[bytes] = frozenset(
     b"00000 000 000", b"00000 0000000", b"000000 000000", b"0 000 00 00 00", b"00 00 00 00 00", b"00 000 000 000",
     b"00.00.00.00.00", b"000 0 000 0000", b"000 00 000 000", b"000-0 000-0000", b"0000-00 00 000",
     b"0000 00 0000000", b"0000 0000000000", b"000 00-0000-0000", b"0000-00 000 00 00",
+} | {
+    # Every two-group layout of 7-12 digits, groups of at most six: such a
+    # cluster is a phone as a whole or holds none (see numbers.py).
+    sep.join((b"0" * a, b"0" * b)) for sep in (b" ", b"-") for a in range(1, 7) for b in range(2, 7) if a + b >= 7
 }  # fmt: skip
 # National numbers with the area code in parentheses, "(602)272-9781": the
 # cluster starts after the "(".
