@@ -237,3 +237,34 @@ def test_find_iban_equals_the_group_walk() -> None:
             assert end == _reference_iban(text, start), (text, start)
             found += end > 0
     assert found > 2000
+
+
+def test_fold_ascii_copy_is_the_folded_text_encoded() -> None:
+    """The scan lower-cases fold's ASCII copy instead of encoding again."""
+    from tandem.privacy.textfold import fold
+
+    rng = random.Random(27)
+    pieces = [
+        "a",
+        "B",
+        "1",
+        " ",
+        "?",
+        "\u00e9",
+        "\u00dc",
+        "\u0130",
+        "\u4e2d",
+        "\u200b",
+        "\uff11",
+        "\u2013",
+        "\U0001f600",
+    ]
+    copies = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        view = fold(text)
+        if view.ascii_copy is not None:
+            copies += 1
+            assert view.ascii_copy == view.text.encode("ascii", "replace"), text
+            assert view.ascii_copy.lower().decode("ascii") == lower_same_length(view.text), text
+    assert copies > 500

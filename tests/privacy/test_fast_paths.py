@@ -351,13 +351,14 @@ def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatc
 
 
 def test_extension_precheck_equals_the_pattern() -> None:
-    from tandem.privacy.numbers import _EXTENSION, _extended
+    from tandem.privacy.numbers import _EXTENSION, _extension_end
 
     rng = random.Random(16)
     pieces = ["x", "e", "xt", "ext", ".", "#", " ", "\t", "\u2028", "1", "12", "a", "X"]
     for _ in range(20000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
-        assert _extended(text, 0) == (_EXTENSION.match(text, 0) is not None), text
+        match = _EXTENSION.match(text, 0)
+        assert _extension_end(text, 0) == (match.end() if match else 0), text
 
 
 def test_ipv6_colon_precheck_keeps_every_address(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,10 +76,14 @@ _INTERNATIONAL, _NATIONAL, _PAREN = 11, 12, 13
 _TWO_SHORT_GROUPS = re.compile(rb"0{1,6}[ \-]0{1,6}")
 
 
-def _extended(text: str, end: int) -> bool:
-    """Whether an extension (" x12", "ext. 5", "#3") follows ``end``."""
+def _extension_end(text: str, end: int) -> int:
+    """The end of an extension (" x12", "ext. 5", "#3") after ``end``, or 0."""
     after = text[end : end + 2]
-    return ("x" in after or "e" in after or "#" in after) and _EXTENSION.match(text, end) is not None
+    if "x" in after or "e" in after or "#" in after:
+        extension = _EXTENSION.match(text, end)
+        if extension is not None:
+            return extension.end()
+    return 0
 
 
 def _group_ends(text: str, start: int, end: int) -> list[int]:
@@ -112,19 +116,20 @@ class NumberDetector:
         # and an international layout (after a "+"): it is tried as both.
         enabled = {CARD_KIND: self._card, SSN_KIND: self._ssn, IPV4_KIND: self._ip}
         self._kinds = {shape: kind for shape, kind in COMMON_SHAPES.items() if enabled[kind]}
-        self._layouts: dict[bytes, NationalLayout] = {}
+        # National layouts, each with whether it is "whole only" (below).
+        self._layouts: dict[bytes, tuple[NationalLayout, bool]] = {}
         if self._phone:
             for kind, shapes, lead in ((_NATIONAL, NATIONAL_SHAPES, b""), (_PAREN, PAREN_NATIONAL_SHAPES, b"(")):
                 for shape in shapes:
                     layout = phone_validator.layout(lead + shape)
                     if layout is not None:
                         self._kinds[shape] = kind
-                        self._layouts[shape] = layout
+                        # Two groups shorter than 7 characters each: when the
+                        # whole is no phone, the general path has no shorter
+                        # candidate to try (it tries 7 characters or more).
+                        whole_only = kind == _NATIONAL and _TWO_SHORT_GROUPS.fullmatch(shape) is not None
+                        self._layouts[shape] = (layout, whole_only)
             self._kinds.update(dict.fromkeys(INTERNATIONAL_SHAPES, _INTERNATIONAL))
-        # National layouts of two groups shorter than 7 characters each:
-        # when the whole is no phone, the general path has no shorter
-        # candidate to try (it tries 7 characters or more), so none is there.
-        self._whole_only = frozenset(s for s in self._layouts if _TWO_SHORT_GROUPS.fullmatch(s))
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
         """Append the spans found in ``text`` to ``out``.
@@ -170,28 +175,27 @@ class NumberDetector:
                     covered = end
                     continue
             elif kind == _NATIONAL or kind == _INTERNATIONAL:
-                if kind == _INTERNATIONAL and self._international(text, start, end):
-                    append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
-                    covered = end
-                    continue
-                layout = layouts.get(shape)  # an international layout may be a national one too
-                if layout is not None and self._stands_alone(text, start, end):
-                    if self._phones.is_national(text, start, end, layout):
-                        append(make_span((PHONE_NUMBER, start, end, 1.0)))
-                        covered = end
+                if kind == _INTERNATIONAL:
+                    phone_end = self._international(text, start, end)
+                    if phone_end:
+                        append(make_span((PHONE_NUMBER, start - 1, phone_end, 1.0)))
+                        covered = phone_end
                         continue
-                    if shape in self._whole_only:
-                        covered = end
+                national = layouts.get(shape)  # an international layout may be a national one too
+                if national is not None:
+                    phone_end = self._national(text, start, end, *national)
+                    if phone_end >= 0:
+                        if phone_end:
+                            append(make_span((PHONE_NUMBER, start, phone_end, 1.0)))
+                        covered = phone_end or end
                         continue
             elif kind == _PAREN:
-                if (
-                    text[start - 1 : start] == "("
-                    and self._stands_alone(text, start - 1, end)
-                    and self._phones.is_national(text, start - 1, end, layouts[shape])
-                ):
-                    append(make_span((PHONE_NUMBER, start - 1, end, 1.0)))
-                    covered = end
-                    continue
+                if text[start - 1 : start] == "(":
+                    phone_end = self._national(text, start - 1, end, *layouts[shape])
+                    if phone_end > 0:
+                        append(make_span((PHONE_NUMBER, start - 1, phone_end, 1.0)))
+                        covered = phone_end
+                        continue
             elif start == 0 or not text[start - 1].isalnum():
                 value = text[start:end]
                 if ssn_ok(value[:3], value[4:6], value[7:]) if kind == SSN_KIND else ipv4_ok(value):
@@ -200,23 +204,34 @@ class NumberDetector:
                     continue
             covered = self._classify(text, start, end, shape, out)
 
-    def _international(self, text: str, start: int, end: int) -> bool:
-        """A usual international layout after a lone "+": what _find_phones
-        would find there, without its search; False sends it the long way."""
-        if start == 0 or text[start - 1] != "+" or _extended(text, end):
-            return False
+    def _international(self, text: str, start: int, end: int) -> int:
+        """A usual international layout after a lone "+": the end of what
+        _find_phones would find there (past an extension), without its
+        search; 0 sends it the long way."""
+        if start == 0 or text[start - 1] != "+":
+            return 0
         if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_@/+("):
-            return False
+            return 0
+        extension = _extension_end(text, end)
+        if extension:
+            return extension if self._phones.is_phone(text, start - 1, extension) else 0
         cluster = text[start:end]
-        return possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster)
+        return end if possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster) else 0
 
-    @staticmethod
-    def _stands_alone(text: str, start: int, end: int) -> bool:
-        """A national candidate that _find_phones would try as it is: no
-        "00" prefix, no extension after it, nothing glued before it."""
-        if text.startswith("00", start) or _extended(text, end):
-            return False
-        return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_@/+(")
+    def _national(self, text: str, start: int, end: int, layout: NationalLayout, whole_only: bool) -> int:
+        """A usual national layout standing alone (with its "(" for the
+        parenthesized ones): the end of the phone _find_phones would find
+        there (past an extension), 0 when it would find none, -1 when only
+        its search can tell (a "00" prefix, a glued start, a failed check
+        of a layout with shorter candidates in it)."""
+        if text.startswith("00", start) or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+(")):
+            return -1
+        extension = _extension_end(text, end)
+        if extension:
+            return extension if self._phones.is_phone(text, start, extension) else -1
+        if self._phones.is_national(text, start, end, layout):
+            return end
+        return 0 if whole_only else -1
 
     def _classify(self, text: str, start: int, end: int, shape: bytes, out: list[Span]) -> int:
         """Detect entities in one cluster; returns the end of text consumed."""

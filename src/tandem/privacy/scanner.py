@@ -68,7 +68,9 @@ class Scanner:
         view = fold(text)
         found: list[Span] = []
         folded = view.text
-        lowered = lower_same_length(folded)
+        # lower_same_length(folded), from the ASCII copy that fold made.
+        raw = view.ascii_copy
+        lowered = raw.lower().decode("ascii") if raw is not None else lower_same_length(folded)
         for finder in self._finders:
             finder(folded, lowered, found)
         if found and not view.identity:

@@ -105,6 +105,9 @@ class FoldedText:
     #: stood, and the number of characters dropped up to and including it.
     _run_at: list[int] = field(default_factory=list)
     _dropped_total: list[int] = field(default_factory=list)
+    #: ``text`` encoded to ASCII with "?" for each other character, when
+    #: folding made it anyway (a non-ASCII text that needed no change).
+    ascii_copy: bytes | None = None
 
     @property
     def identity(self) -> bool:
@@ -164,7 +167,9 @@ def fold(text: str) -> FoldedText:
         folded = _fold_sparse(text, raw)
     else:
         folded = _suspect_re().sub(_fold_match, text)
-    if folded is text or len(folded) == len(text):
+    if folded is text:
+        return FoldedText(folded, ascii_copy=raw)
+    if len(folded) == len(text):
         return FoldedText(folded)
     # Characters were dropped: record where, in folded coordinates. Only
     # dropped characters change length; every mapping above is one to one.
