@@ -149,17 +149,16 @@ class NumberDetector:
             start, end = m.span()
             if start < covered:
                 continue
-            iban = m.lastindex
-            if iban and not ascii_text and not IBAN_START.match(text, start):
-                # "?" was not a letter: a cluster only as a run of 6+.
-                iban = None
-                if not CLUSTER_RUN.match(text, start):
-                    continue
-            if iban and self._iban:
-                iban_end = find_iban(text, start - 2, out)
-                if iban_end:
-                    covered = iban_end
-                    continue
+            if m.lastindex:  # after two letters: maybe an IBAN
+                if not ascii_text and not IBAN_START.match(text, start):
+                    # "?" was not a letter: a cluster only as a run of 6+.
+                    if not CLUSTER_RUN.match(text, start):
+                        continue
+                elif self._iban:
+                    iban_end = find_iban(text, start - 2, out)
+                    if iban_end:
+                        covered = iban_end
+                        continue
             shape = m.group()
             kind = kinds.get(shape)
             # The usual layouts: one check decides. A failed check falls
