@@ -28,6 +28,7 @@ __all__ = [
     "PAREN_NATIONAL_SHAPES",
     "SSN_KIND",
     "shape_of",
+    "shape_of_ascii",
 ]
 
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
@@ -36,6 +37,11 @@ _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 def shape_of(text: str) -> bytes:
     """``text`` with digits as ``0`` and non-ASCII characters as ``?``."""
     return text.encode("ascii", "replace").translate(_ZEROS)
+
+
+def shape_of_ascii(raw: bytes) -> bytes:
+    """:func:`shape_of` a text given as ``text.encode("ascii", "replace")``."""
+    return raw.translate(_ZEROS)
 
 
 def _cluster_pattern(letter: str) -> re.Pattern[bytes]:
