@@ -6,8 +6,9 @@ shape copy of the text (:mod:`tandem.privacy.shapes`), so the regex engine
 skips prose quickly; only the few clusters found are examined by the
 specific detectors, each with anchored, bounded patterns, so a
 multi-megabyte run of digits stays linear. The usual layouts of cards,
-SSNs, IPv4 and international phones are decided from their shape with one
-check.
+SSNs, IPv4 and phone numbers (national or international, with or without
+an extension) are decided from their shape with one check; only the rest
+goes the general way (dates, ISBNs, cards, SSNs, then a phone search).
 """
 
 from __future__ import annotations
