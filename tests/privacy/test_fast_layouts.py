@@ -235,6 +235,8 @@ def test_find_iban_equals_the_group_walk() -> None:
         for start in range(len(text) - 1):
             end = find_iban(text, start, [])
             assert end == _reference_iban(text, start), (text, start)
+            if text.isascii():  # the number scan says so: no look-alikes to fold
+                assert find_iban(text, start, [], ascii_text=True) == end, (text, start)
             found += end > 0
     assert found > 2000
 
@@ -268,3 +270,18 @@ def test_fold_ascii_copy_is_the_folded_text_encoded() -> None:
             assert view.ascii_copy == view.text.encode("ascii", "replace"), text
             assert view.ascii_copy.lower().decode("ascii") == lower_same_length(view.text), text
     assert copies > 500
+
+
+def test_possessive_cluster_pattern_equals_backtracking() -> None:
+    """The cluster patterns' possessive body finds what a backtracking one would."""
+    from tandem.privacy.shapes import CLUSTER, CLUSTER_NON_ASCII
+
+    rng = random.Random(27)
+    pieces = [*"0000000", " ", " ", ".", "-", "/", "(", ")", ":", "a", "Z", "?", "  ", "   ", "    ", "\n"]
+    for pattern in (CLUSTER, CLUSTER_NON_ASCII):
+        backtracking = re.compile(pattern.pattern.replace(b"*+", b"*").replace(b"}+", b"}").replace(b"++", b"+"))
+        assert backtracking.pattern != pattern.pattern
+        for _ in range(20000):
+            shape = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))).encode()
+            expected = [(m.span(), m.lastindex) for m in backtracking.finditer(shape)]
+            assert [(m.span(), m.lastindex) for m in pattern.finditer(shape)] == expected, shape

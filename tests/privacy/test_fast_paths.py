@@ -18,7 +18,7 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneMetadata
 
-from tandem.privacy import PrivacyGuard
+from tandem.privacy import PrivacyGuard, Span
 from tandem.privacy.checks import ip_ok, ipv4_ok
 from tandem.privacy.leading import PatternGroups, match_starts, match_widths, strips_one
 from tandem.privacy.phones import (
@@ -323,11 +323,9 @@ def test_pattern_groups_compile_on_first_use() -> None:
 
 
 def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The separator-neighbourhood check agrees with scanning every stem,
-    also at the longest key names and blanks the key-value pattern allows."""
-    from tandem.privacy import credentials
-    from tandem.privacy.spans import Span
-
+    """The stems looked for only near separators agree with scanning every
+    stem, also at the longest key names and blanks the key-value pattern
+    allows, with other separators close by or none."""
     rng = random.Random(13)
     texts = []
     for stem in ("password", "pwd", "api_key", "secret", "token", "pass"):
@@ -335,8 +333,21 @@ def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatc
             for gap in ("", "'", '" \t ', "   ", "    "):
                 for sep in (":", "=", ":=", "=>"):
                     key = stem + "-" * (k % 2) + "x" * k
-                    prose = "lorem ipsum dolor " * rng.randint(60, 90)  # long enough for the window check
+                    prose = "lorem ipsum dolor " * rng.randint(60, 90)
                     texts.append(f"{prose}{key}{gap}{sep} s3cr3tV4lue99 and 09:30")
+                    texts.append(f"a: b, c={k} {key}{gap}{sep} s3cr3tV4lue99 x:y {stem}=: {key} {sep}")
+
+    fast, slow = _key_values_with_and_without_prefilter(texts, monkeypatch)
+    assert fast == slow
+    assert sum(map(bool, fast)) > len(texts) // 4
+
+
+def _key_values_with_and_without_prefilter(
+    texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[list[Span]], list[list[Span]]]:
+    """Key-value secrets of each text, found as the scan does and by
+    scanning every key stem over the whole text."""
+    from tandem.privacy import credentials
 
     def key_values(text: str) -> list[Span]:
         out: list[Span] = []
@@ -344,10 +355,9 @@ def test_key_value_prefilter_never_drops_a_secret(monkeypatch: pytest.MonkeyPatc
         return out
 
     fast = [key_values(t) for t in texts]
-    monkeypatch.setattr(credentials, "_may_hold_key_values", lambda lowered: True)
-    slow = [key_values(t) for t in texts]
-    assert fast == slow
-    assert sum(map(bool, fast)) > len(texts) // 4
+    with monkeypatch.context() as patched:
+        patched.setattr(credentials, "_stems_before_separators", lambda lowered: credentials._STEMS)
+        return fast, [key_values(t) for t in texts]
 
 
 def test_extension_precheck_equals_the_pattern() -> None:
@@ -365,7 +375,6 @@ def test_ipv6_colon_precheck_keeps_every_address(monkeypatch: pytest.MonkeyPatch
     """Addresses are found after times and next to other colons, whatever
     precedes them within the leftward reach, as without the precheck."""
     from tandem.privacy import web
-    from tandem.privacy.spans import Span
 
     rng = random.Random(17)
     groups = ["0", "db8", "2001", "fe80", "ffff", "1", "a", "192.168.0.1", ""]
@@ -414,7 +423,8 @@ def test_make_span_is_a_span(guard: PrivacyGuard) -> None:
 
 
 def test_iban_check_digits_without_translate() -> None:
-    """The all-digit fast path of iban_ok gives the ISO 13616 answer."""
+    """The fast paths of iban_ok (all digits after the country code, or
+    letters only at the start: a bank code) give the ISO 13616 answer."""
     import string
 
     from tandem.privacy.checks import IBAN_LENGTHS, iban_ok
@@ -423,8 +433,11 @@ def test_iban_check_digits_without_translate() -> None:
     rng = random.Random(18)
     for _ in range(20000):
         country = rng.choice(sorted(IBAN_LENGTHS))
-        alphabet = string.digits if rng.random() < 0.7 else string.digits + string.ascii_uppercase
+        alphabet = string.digits if rng.random() < 0.6 else string.digits + string.ascii_uppercase
         body = "".join(rng.choice(alphabet) for _ in range(IBAN_LENGTHS[country] - 4))
+        if rng.random() < 0.2:  # a bank code in letters, as in GB, NL, IE
+            bank = rng.randint(0, 8)
+            body = "".join(rng.choice(string.ascii_uppercase) for _ in range(bank)) + body[bank:]
         check = f"{98 - int((body + country + '00').translate(letters)) % 97:02d}"
         iban = country + (check if rng.random() < 0.5 else f"{rng.randint(0, 99):02d}") + body
         expected = int((iban[4:] + iban[:4]).translate(letters)) % 97 == 1
@@ -476,3 +489,39 @@ def test_shortcuts_agree_with_the_general_path(
     assert [slow.scan(t) for t in texts] == fast_spans
     if table != "_DATE_HOUR_SHAPES":
         assert sum(len(s) for s in fast_spans) > len(texts) // 4  # mostly phones found
+
+
+def test_secret_among_many_labeled_fields(guard: PrivacyGuard) -> None:
+    """A text of many "Label: value" lines (a separator every hundred or so
+    characters) is searched for keys near its separators only: a password
+    among them is still found, ordinary labels give nothing."""
+    fields = ["Phone: 0341 8387176", "E-mail: anna@example.com", "Website: https://example.org/", "Date: 2024-05-01"]
+    lines = [f"Personal info, item {i}, as filed by the desk:\n{fields[i % 4]}" for i in range(80)]
+    text = "\n".join(lines)
+    assert not [t for t, _ in found(guard, text) if t == "SECRET"]
+    for key in ("password", "db_pwd", "api-key", "client_secret", "auth_token", "PASS"):
+        lines[41] = f"{key}: s3cr3tV4lue99x"
+        spans = found(guard, "\n".join(lines))
+        assert ("SECRET", "s3cr3tV4lue99x") in spans, key
+
+
+def test_key_stems_near_separators_of_long_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts long enough for the split at separators, with separators dense
+    (code) or not (labeled fields), give what scanning every stem gives."""
+    rng = random.Random(19)
+    prose = "note key monkey token pass passport secret a \n ' the of and to in is".split(" ")
+    words = [*prose, *prose, "Phone:", "x=1", "9:30"]
+    keys = ["password", "pwd", "api_key", "secret", "token", "passphrase", "my-secret-key"]
+    texts = []
+    for _ in range(300):
+        pool = words if rng.random() < 0.8 else ["a:", "b=", "c"]  # or separators as dense as in code
+        parts = [rng.choice(pool) for _ in range(rng.randint(300, 900))]
+        for _ in range(rng.randint(0, 3)):
+            key = rng.choice(keys) + rng.choice(["", "_x", "-" + "y" * rng.randint(0, 44)])
+            gap, sep = rng.choice(["", "'", " ", "   "]), rng.choice([":", "=", ":=", "=>"])
+            parts.insert(rng.randrange(len(parts)), f"{key}{gap}{sep} v4lu3s3cr3t9")
+        texts.append(rng.choice([" ", "  ", "; "]).join(parts))
+
+    fast, slow = _key_values_with_and_without_prefilter(texts, monkeypatch)
+    assert fast == slow
+    assert sum(map(bool, fast)) > 100

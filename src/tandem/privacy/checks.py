@@ -120,7 +120,8 @@ IBAN_LENGTHS: dict[str, int] = {
 
 
 # ISO 13616: letters count as two-digit numbers, A = 10 … Z = 35.
-_LETTER_VALUES = {ord(ch): str(i) for i, ch in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10)}
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LETTER_VALUES = {ord(ch): str(i) for i, ch in enumerate(_UPPER, 10)}
 
 
 # A country code as ISO 13616 numbers it (DE -> "1314").
@@ -135,10 +136,14 @@ def iban_ok(iban: str) -> bool:
     if not iban.isalnum() or not iban.isascii():
         return False
     rest = iban[4:]
+    # The country code's digits come from a table, and only letters at the
+    # start of the rest (a bank code: GB, NL, IE, ...) are translated: a
+    # translate through a dict costs about 40 ns a character.
     if rest.isdigit():
-        # Letters only in the country code (most countries): its digits
-        # from a table, without a translate through a dict (1 µs).
         number = rest + _COUNTRY_NUMBERS[country] + iban[2:4]
+    elif (digits := rest.lstrip(_UPPER)).isdigit():
+        letters = rest[: len(rest) - len(digits)]
+        number = letters.translate(_LETTER_VALUES) + digits + _COUNTRY_NUMBERS[country] + iban[2:4]
     else:
         number = (rest + iban[:4]).translate(_LETTER_VALUES)
     return int(number) % 97 == 1

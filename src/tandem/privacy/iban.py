@@ -21,20 +21,21 @@ _IBAN_RUN_ASCII = re.compile(r"[0-9A-Za-z]+(?: [0-9A-Za-z]+)*")  # the same on A
 _IBAN_SPACES_MAX = 9  # one space between groups of (at least) four
 
 
-def find_iban(text: str, start: int, out: list[Span]) -> int:
+def find_iban(text: str, start: int, out: list[Span], ascii_text: bool = False) -> int:
     """An IBAN starting at ``start`` (its country code); returns its end or 0.
 
     The IBAN may be written in groups separated by single spaces; it must
-    end where a group ends.
+    end where a group ends. ``ascii_text`` says ``text`` is all ASCII (no
+    look-alikes to fold, the ASCII pattern applies).
     """
     if start > 0 and text[start - 1].isalnum():
         return 0
-    country = fold_homoglyphs(text[start : start + 2]).upper()
+    country = text[start : start + 2].upper() if ascii_text else fold_homoglyphs(text[start : start + 2]).upper()
     length = IBAN_LENGTHS.get(country)
     if length is None:
         return 0
     stop = start + 2 + length + _IBAN_SPACES_MAX
-    run = (_IBAN_RUN_ASCII if text[start:stop].isascii() else _IBAN_RUN).match(text, start + 2, stop)
+    run = (_IBAN_RUN_ASCII if ascii_text or text[start:stop].isascii() else _IBAN_RUN).match(text, start + 2, stop)
     if run is None:
         return 0
     # The IBAN ends after the group at which the count of its characters
@@ -45,15 +46,16 @@ def find_iban(text: str, start: int, out: list[Span]) -> int:
         if len(value) != need:
             return 0
         end = run.end()
+        rest = value
     else:
         reached = list(accumulate(map(len, value.split(" "))))
         if need not in reached:
             return 0
         end = run.start() + need + reached.index(need)  # a space before each later group
+        rest = value[: end - start - 2].replace(" ", "")
     if end < len(text) and text[end].isalnum():
         return 0
-    compact = (country + text[start + 2 : end]).replace(" ", "")
-    if not iban_ok(fold_homoglyphs(compact).upper()):
+    if not iban_ok(country + (rest.upper() if ascii_text else fold_homoglyphs(rest).upper())):
         return 0
     out.append(make_span((IBAN_CODE, start, end, 1.0)))
     return end

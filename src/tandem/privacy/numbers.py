@@ -19,7 +19,7 @@ from itertools import repeat
 
 from tandem.privacy.checks import card_bytes_ok, card_ok, card_prefix, ipv4_ok, ssn_ok
 from tandem.privacy.iban import find_iban
-from tandem.privacy.phones import NationalLayout, PhoneValidator, possible_after_code
+from tandem.privacy.phones import NationalCheck, PhoneValidator, possible_after_code
 from tandem.privacy.shapes import (
     CARD_KIND,
     CLUSTER,
@@ -74,7 +74,7 @@ _DATE_HOUR = re.compile(r"(?:19|20)[0-9]{2}([-./])[01][0-9]\1[0-3][0-9] [0-9]{2}
 _ISBN = re.compile(r"(?<![0-9])97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9](?![0-9])")
 _KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
 # Phone layouts decided by shape, next to the kinds of shapes.COMMON_SHAPES.
-_INTERNATIONAL, _NATIONAL, _PAREN = 11, 12, 13
+_INTERNATIONAL, _NATIONAL, _PAREN, _BARE_CARD = 11, 12, 13, 14
 _TWO_SHORT_GROUPS = re.compile(rb"0{1,6}[ \-]0{1,6}")
 
 
@@ -118,8 +118,13 @@ class NumberDetector:
         # and an international layout (after a "+"): it is tried as both.
         enabled = {CARD_KIND: self._card, SSN_KIND: self._ssn, IPV4_KIND: self._ip}
         self._kinds = {shape: kind for shape, kind in COMMON_SHAPES.items() if enabled[kind]}
-        # National layouts, each with whether it is "whole only" (below).
-        self._layouts: dict[bytes, tuple[NationalLayout, bool]] = {}
+        # Cards written as bare digits need no separators removed.
+        self._kinds.update(
+            [(shape, _BARE_CARD) for shape, kind in self._kinds.items() if kind == CARD_KIND and shape.isdigit()]
+        )
+        # National layouts: the layout's phone check (what the shape decides
+        # bound in), and whether it is "whole only" (below).
+        self._layouts: dict[bytes, tuple[NationalCheck, bool]] = {}
         if self._phone:
             for kind, shapes, lead in ((_NATIONAL, NATIONAL_SHAPES, b""), (_PAREN, PAREN_NATIONAL_SHAPES, b"(")):
                 for shape in shapes:
@@ -130,7 +135,7 @@ class NumberDetector:
                         # whole is no phone, the general path has no shorter
                         # candidate to try (it tries 7 characters or more).
                         whole_only = kind == _NATIONAL and _TWO_SHORT_GROUPS.fullmatch(shape) is not None
-                        self._layouts[shape] = (layout, whole_only)
+                        self._layouts[shape] = (phone_validator.national_check(layout), whole_only)
             self._kinds.update(dict.fromkeys(INTERNATIONAL_SHAPES, _INTERNATIONAL))
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
@@ -161,7 +166,7 @@ class NumberDetector:
                     if not CLUSTER_RUN.match(text, start):
                         continue
                 elif self._iban:
-                    iban_end = find_iban(text, start - 2, out)
+                    iban_end = find_iban(text, start - 2, out, ascii_text)
                     if iban_end:
                         covered = iban_end
                         continue
@@ -172,9 +177,9 @@ class NumberDetector:
             if kind is None:
                 if end - start < 7:
                     continue
-            elif kind == CARD_KIND:
+            elif kind == _BARE_CARD or kind == CARD_KIND:
                 if (start == 0 or not text[start - 1].isalnum()) and card_bytes_ok(
-                    raw[start:end].translate(None, b" -")
+                    raw[start:end] if kind == _BARE_CARD else raw[start:end].translate(None, b" -")
                 ):
                     card_starts.append(start)
                     card_ends.append(end)
@@ -227,18 +232,22 @@ class NumberDetector:
         cluster = text[start:end]
         return end if possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster) else 0
 
-    def _national(self, text: str, start: int, end: int, layout: NationalLayout, whole_only: bool) -> int:
+    def _national(self, text: str, start: int, end: int, check: NationalCheck, whole_only: bool) -> int:
         """A usual national layout standing alone (with its "(" for the
         parenthesized ones): the end of the phone _find_phones would find
         there (past an extension), 0 when it would find none, -1 when only
         its search can tell (a "00" prefix, a glued start, a failed check
         of a layout with shorter candidates in it)."""
-        if text.startswith("00", start) or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@/+(")):
+        if start and ((before := text[start - 1]).isalnum() or before in "_@/+("):
             return -1
-        extension = _extension_end(text, end)
-        if extension:
-            return extension if self._phones.is_phone(text, start, extension) else -1
-        if self._phones.is_national(text, start, end, layout):
+        if text.startswith("00", start):
+            return -1
+        after = text[end : end + 2]
+        if "x" in after or "e" in after or "#" in after:  # _extension_end, inline
+            extension = _EXTENSION.match(text, end)
+            if extension is not None:
+                return extension.end() if self._phones.is_phone(text, start, extension.end()) else -1
+        if check(text, start, end):
             return end
         return 0 if whole_only else -1
 

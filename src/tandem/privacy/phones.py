@@ -26,7 +26,7 @@ candidate tries one small compiled union per rule, a microsecond or less.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -38,6 +38,7 @@ from tandem.privacy.leading import DIGITS, PatternGroups, match_starts, strips_o
 
 __all__ = [
     "DEFAULT_PHONE_REGIONS",
+    "NationalCheck",
     "NationalLayout",
     "PhoneValidator",
     "international_possible",
@@ -97,6 +98,10 @@ def _on_shapes(pattern: re.Pattern[str]) -> re.Pattern[str]:
 _OTHER_NUMBER_SHAPE = _on_shapes(_OTHER_NUMBER)
 _LAST_SINGLE_SHAPE = _on_shapes(_LAST_SINGLE)
 _TWO_GROUPS_SHAPE = _on_shapes(_TWO_GROUPS)
+
+
+#: :meth:`PhoneValidator.national_check`: ``(text, start, end)`` -> is a phone.
+NationalCheck = Callable[[str, int, int], bool]
 
 
 class NationalLayout(NamedTuple):
@@ -284,24 +289,47 @@ class PhoneValidator:
         Only what depends on the digits is done here: a date test when the
         shape can be one, the pattern check, and the cue-word test.
         """
-        core = text[start:end]
-        if core.startswith("00"):
-            return self.is_phone(text, start, end)  # an international "00" prefix
-        if not layout.possible or (layout.maybe_other and _OTHER_NUMBER.fullmatch(core)):
-            return False
-        separator = layout.separator
-        if separator is None:
-            digits = core.encode().translate(None, _SEPARATORS).decode()
-        else:
-            digits = core.replace(separator, "") if separator else core
-        if self._valid_national(digits):
-            if layout.formatted:
-                if not layout.two_groups or digits[0] == "0":
+        return self.national_check(layout)(text, start, end)
+
+    def national_check(self, layout: NationalLayout) -> NationalCheck:
+        """:meth:`is_national` for one ``layout``, as a function of
+        ``(text, start, end)``: what the layout decides is bound once, so a
+        candidate costs no attribute look-ups (the number scan keeps one per
+        layout and calls it for every candidate of that shape)."""
+        is_phone = self.is_phone
+        valid = self._valid_national
+        if not layout.possible:
+
+            def impossible(text: str, start: int, end: int) -> bool:
+                # Only an international "00" prefix can still make it one.
+                return text.startswith("00", start) and is_phone(text, start, end)
+
+            return impossible
+        separator, formatted, two_groups, local = layout.separator, layout.formatted, layout.two_groups, layout.local
+        other = _OTHER_NUMBER.fullmatch if layout.maybe_other else None
+        # Bare digits: 10+ digits, or 9 with a trunk prefix ("038401107").
+        bare_ok = layout.digits >= 10, layout.digits >= 9
+
+        def check(text: str, start: int, end: int) -> bool:
+            if text.startswith("00", start):
+                return is_phone(text, start, end)  # an international "00" prefix
+            core = text[start:end]
+            if other is not None and other(core):
+                return False
+            if separator is None:
+                digits = core.encode().translate(None, _SEPARATORS).decode()
+            else:
+                digits = core.replace(separator, "") if separator else core
+            if valid(digits):
+                if formatted:
+                    if not two_groups or digits[0] == "0":
+                        return True
+                elif bare_ok[digits[0] == "0"]:
                     return True
-            elif layout.digits >= (9 if digits[0] == "0" else 10):
-                return True
-            return _has_cue(text, start, end)
-        return layout.local and _has_cue(text, start, end)
+                return _has_cue(text, start, end)
+            return local and _has_cue(text, start, end)
+
+        return check
 
     def _valid_national(self, digits: str) -> bool:
         compiled = self._compiled

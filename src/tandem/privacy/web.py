@@ -41,6 +41,7 @@ _SCHEME_REVERSED = re.compile(r"[\w+.\-]{1,32}")
 # space, quotes, angle brackets and the like.
 _URL_BODY = re.compile(r"""[^\s<>"'`{}|\\^\[\]\u3000-\u303f\uff00-\uffef]+""")
 _URL_TRAILING = ".,;:!?*"
+_URL_TRAILING_OR_PAREN = _URL_TRAILING + ")"  # what _trim_url_end may drop
 
 # A colon followed by a hex digit or a colon: JSON, YAML and prose colons
 # (": ") are skipped inside the regex engine, not one by one in Python.
@@ -79,7 +80,9 @@ def find_emails(text: str, lowered: str, out: list[Span]) -> None:
                 start = _last_cjk_end(text, start, at)
             while start < at and text[start] in ".-+":
                 start += 1  # a local part does not start with a dot
-            domain = _match_domain(text, at + 1, ascii_text)
+            domain = (_DOMAIN_ASCII if ascii_text or text[at + 1 : at + 81].isascii() else _DOMAIN).match(
+                text, at + 1, at + 1 + _DOMAIN_MAX
+            )  # _match_domain, inline
             if start < at and text[at - 1] != "." and domain is not None:
                 out.append(make_span((EMAIL_ADDRESS, start, domain.end(), 1.0)))
                 next_from = domain.end()
@@ -140,7 +143,9 @@ def find_urls(text: str, lowered: str, out: list[Span]) -> None:
         start = _scheme_start(text, pos, last_end)
         body = _URL_BODY.match(text, pos + 3)
         if start >= 0 and body is not None:
-            end = _trim_url_end(text, start, body.end())
+            end = body.end()
+            if text[end - 1] in _URL_TRAILING_OR_PAREN:
+                end = _trim_url_end(text, start, end)
             host = text[pos + 3]
             if end > pos + 3 and (host.isalnum() or host == "["):
                 out.append(make_span((URL, start, end, 1.0)))
