@@ -40,6 +40,44 @@ from tandem.privacy.shapes import (
 _TABLES = {"+": INTERNATIONAL_SHAPES, "": NATIONAL_SHAPES, "(": PAREN_NATIONAL_SHAPES}
 
 
+def test_luhn_all_ok_equals_card_bytes_ok() -> None:
+    """Luhn for many numbers at once (one big-integer product) agrees with
+    card_bytes_ok on each, the issuer rule aside."""
+    from tandem.privacy.checks import CARD_HEADS, luhn_all_ok
+
+    rng = random.Random(28)
+    numbers = []
+    for _ in range(50000):
+        n = rng.randint(12, 19)
+        digits = "".join(rng.choice("0123456789" if rng.random() < 0.9 else "09") for _ in range(n))
+        numbers.append((digits[0] * n if rng.random() < 0.02 else digits).encode())
+    passed = luhn_all_ok(numbers)
+    assert len(passed) == len(numbers) and luhn_all_ok([]) == []
+    for number, ok in zip(numbers, passed, strict=True):
+        issuer = number[:2] in CARD_HEADS[len(number)] or number.startswith(b"0604")
+        assert (issuer and ok) == card_bytes_ok(number), number
+    assert 3000 < sum(passed) < 7000
+
+
+def test_failed_card_with_an_extension_covers_what_follows() -> None:
+    """Cards are checked after the scan; one that fails, followed by an
+    extension, still takes the text the extension covers, as it did when
+    each card was checked in its turn."""
+    from tandem.privacy import PrivacyGuard
+
+    guard = PrivacyGuard()
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(s.entity_type, text[s.start : s.end]) for s in guard.scan(text)]
+
+    assert found("card 4111 1111 1111 1112 #4111 1111 1111 1111 ok") == []
+    assert found("card 4111 1111 1111 1112 and 4111 1111 1111 1111 ok") == [("CREDIT_CARD", "4111 1111 1111 1111")]
+    assert found("ids 4111111111111112, 5500000000000004 and 4111111111111111") == [
+        ("CREDIT_CARD", "5500000000000004"),
+        ("CREDIT_CARD", "4111111111111111"),
+    ]
+
+
 def test_card_bytes_ok_equals_card_ok() -> None:
     rng = random.Random(21)
     heads = ["0604", "0605", "50", "55", "56", "69", "70", "4", "3", "1800", "2131", "5", "6", "1", "2", "0", "9"]

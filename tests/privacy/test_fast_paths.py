@@ -218,14 +218,18 @@ def _reference_clusters(text: str) -> list[tuple[int, int, bool]]:
 
 
 def _shape_clusters(text: str) -> list[tuple[int, int, bool]]:
-    """What NumberDetector.find makes of the shape matches (same rechecks)."""
+    """What NumberDetector.find makes of the shape matches (same rechecks,
+    the text only consulted when a "?" of the shape is near)."""
+    from tandem.privacy.numbers import _IBAN_LOOKAHEAD
     from tandem.privacy.shapes import CLUSTER_RUN, IBAN_START
 
     ascii_text = text.isascii()
     out = []
-    for m in (CLUSTER if ascii_text else CLUSTER_NON_ASCII).finditer(shape_of(text)):
+    shape = shape_of(text)
+    for m in (CLUSTER if ascii_text else CLUSTER_NON_ASCII).finditer(shape):
         iban = m.lastindex is not None
-        if iban and not ascii_text and not IBAN_START.match(text, m.start()):
+        near = shape[m.start() - 2 : m.start() + _IBAN_LOOKAHEAD]
+        if iban and not ascii_text and b"?" in near and not IBAN_START.match(text, m.start()):
             iban = False
             if not CLUSTER_RUN.match(text, m.start()):
                 continue

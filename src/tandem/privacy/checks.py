@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
+from itertools import repeat
+from operator import gt
 
 __all__ = [
+    "CARD_HEADS",
     "IBAN_LENGTHS",
     "card_bytes_ok",
     "card_ok",
@@ -17,6 +21,7 @@ __all__ = [
     "iban_ok",
     "ip_ok",
     "ipv4_ok",
+    "luhn_all_ok",
     "luhn_ok",
     "ssn_ok",
 ]
@@ -57,18 +62,49 @@ def card_bytes_ok(raw: bytes) -> bool:
     """:func:`card_ok` of ASCII digits given as bytes, in fewer steps.
 
     The issuer rule is one set lookup of the first two digits per length
-    (plus the legacy Maestro 0604), and Luhn runs on ``raw`` directly: the
-    fast path for card-shaped clusters, which are as common as all other
-    numbers together in some texts.
+    (plus the legacy Maestro 0604), and Luhn runs on ``raw`` directly, its
+    two halves summed at once: the fast path for card-shaped clusters,
+    which are as common as all other numbers together in some texts.
     """
-    heads = _CARD_HEADS.get(len(raw))
-    if heads is None:
+    n = len(raw)
+    heads = CARD_HEADS.get(n)
+    if heads is None or (raw[:2] not in heads and not raw.startswith(b"0604")):
         return False
-    head = raw[:2]
-    if head not in heads and not (head == b"06" and raw.startswith(b"0604")):
-        return False
-    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
-    return total % 10 == 0 and raw.count(raw[0]) != len(raw)
+    # 48 is ord("0"): the sum of n digit bytes is 48 * n plus the digits'.
+    return (sum(raw[-2::-2].translate(_DOUBLED) + raw[-1::-2]) - 48 * n) % 10 == 0 and raw.count(raw[0]) != n
+
+
+def luhn_all_ok(numbers: Sequence[bytes]) -> list[bool]:
+    """For each of ``numbers`` (12-19 ASCII digits), whether it passes Luhn
+    and is no filler (all one digit): the rest of :func:`card_bytes_ok`
+    after the issuer rule, for many numbers at once.
+
+    Each number is right-aligned in a block of 20 bytes (zeros in front add
+    nothing to Luhn), so every block's doubled digits sit at even offsets.
+    The blocks' digit values, doubled where due, read as one little-endian
+    integer and multiplied by twenty 1-bytes give each block's sum in the
+    byte at the block's last offset: each byte of the product sums at most
+    twenty values of at most 9, so nothing carries. A few C-level steps for
+    all numbers instead of a dozen Python steps for each.
+    """
+    if not numbers:
+        return []
+    padded = b"".join(map(bytes.rjust, numbers, repeat(_BLOCK), repeat(b"0")))
+    values = bytearray(padded.translate(_VALUES))
+    values[0::2] = padded[0::2].translate(_DOUBLED_VALUES)
+    size = len(values)
+    sums = (int.from_bytes(values, "little") * _BLOCK_ONES).to_bytes(size + _BLOCK, "little")[
+        _BLOCK - 1 : size : _BLOCK
+    ]
+    return list(map(gt, sums.translate(_MULTIPLE_OF_TEN), map(_FILLERS.__contains__, numbers)))
+
+
+_BLOCK = 20
+_BLOCK_ONES = int.from_bytes(b"\x01" * _BLOCK, "little")
+_VALUES = bytes.maketrans(b"0123456789", bytes(range(10)))
+_DOUBLED_VALUES = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]))
+_MULTIPLE_OF_TEN = bytes(total % 10 == 0 for total in range(256))
+_FILLERS = frozenset(bytes([digit]) * n for digit in b"0123456789" for n in range(12, 20))
 
 
 def card_prefix(groups: list[str]) -> int:
@@ -93,7 +129,8 @@ _FIRST_DIGITS: dict[int, str] = {
 }  # fmt: skip
 # Length -> the first two digits card_ok accepts (0604 aside): Maestro's
 # 50 and 56-69 at every length, else the first digits of _FIRST_DIGITS.
-_CARD_HEADS: dict[int, frozenset[bytes]] = {
+#: Card length -> the first two digits the issuer rule accepts (0604 aside).
+CARD_HEADS: dict[int, frozenset[bytes]] = {
     n: frozenset(b"%02d" % i for i in range(100) if i == 50 or 56 <= i <= 69 or str(i // 10) in _FIRST_DIGITS[n])
     for n in _FIRST_DIGITS
 }

@@ -198,7 +198,7 @@ def _key_value_at(text: str, lowered: str, stem: str, pos: int, out: list[Span])
     return m.end()
 
 
-def _find_tokens(text: str, out: list[Span]) -> None:
+def _find_tokens(text: str, lowered: str, out: list[Span]) -> None:
     for char, pattern in (("_", _UNDERSCORE_TOKENS), ("-", _DASH_TOKENS)):
         if char not in text:
             continue
@@ -207,8 +207,10 @@ def _find_tokens(text: str, out: list[Span]) -> None:
             start = m.start() - lengths[m.lastindex or 0]
             if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
                 out.append(Span(SECRET, start, m.end()))
+    # Multi-character gates are looked for in ``lowered`` first: one byte a
+    # character, where a text with a non-ASCII character has two or four.
     for gate, pattern in (("A", _A_TOKENS), ("eyJ", _JWT)):
-        if gate not in text:
+        if (len(gate) > 1 and gate.lower() not in lowered) or gate not in text:
             continue
         for m in pattern.finditer(text):
             start = m.start()
@@ -239,8 +241,8 @@ def find_secrets(text: str, lowered: str, out: list[Span]) -> None:
     ``lowered`` is ``text`` lower-cased with the same length (shared with
     other detectors).
     """
-    _find_tokens(text, out)
-    if "-----BEGIN " in text:
+    _find_tokens(text, lowered, out)
+    if "-----begin " in lowered and "-----BEGIN " in text:
         _find_pem(text, out)
     pos = lowered.find("bearer")
     while pos != -1:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from itertools import repeat
+from itertools import compress, repeat
+from operator import not_
 
-from tandem.privacy.checks import card_bytes_ok, card_ok, card_prefix, ipv4_ok, ssn_ok
+from tandem.privacy.checks import CARD_HEADS, card_ok, card_prefix, ipv4_ok, luhn_all_ok, ssn_ok
 from tandem.privacy.iban import find_iban
 from tandem.privacy.phones import NationalCheck, PhoneValidator, possible_after_code
 from tandem.privacy.shapes import (
@@ -76,6 +77,9 @@ _KIND_ENTITY = {CARD_KIND: CREDIT_CARD, SSN_KIND: US_SSN, IPV4_KIND: IP_ADDRESS}
 # Phone layouts decided by shape, next to the kinds of shapes.COMMON_SHAPES.
 _INTERNATIONAL, _NATIONAL, _PAREN, _BARE_CARD = 11, 12, 13, 14
 _TWO_SHORT_GROUPS = re.compile(rb"0{1,6}[ \-]0{1,6}")
+# What IBAN_START looks at after a cluster's first digit: five letters or
+# digits, each after at most one space.
+_IBAN_LOOKAHEAD = 1 + 5 * 2
 
 
 def _extension_end(text: str, end: int) -> int:
@@ -122,6 +126,10 @@ class NumberDetector:
         self._kinds.update(
             [(shape, _BARE_CARD) for shape, kind in self._kinds.items() if kind == CARD_KIND and shape.isdigit()]
         )
+        # Card shape -> the first two digits its length allows (checks.CARD_HEADS).
+        self._card_heads = {
+            shape: CARD_HEADS[shape.count(b"0")] for shape, kind in COMMON_SHAPES.items() if kind == CARD_KIND
+        }
         # National layouts: the layout's phone check (what the shape decides
         # bound in), and whether it is "whole only" (below).
         self._layouts: dict[bytes, tuple[NationalCheck, bool]] = {}
@@ -146,22 +154,49 @@ class NumberDetector:
         must replace each non-ASCII character; the cluster patterns do not
         tell upper from lower case.
         """
+        first = len(out)
+        decided: frozenset[int] = frozenset()
+        while True:
+            failed = self._scan(text, lowered, out, decided)
+            if not failed:
+                return
+            # A card-shaped cluster that failed Luhn had an extension after
+            # it, which the scan would have skipped over: scan again, with
+            # the failed ones taken the general way in their turn.
+            decided |= failed
+            del out[first:]
+
+    def _scan(self, text: str, lowered: str, out: list[Span], decided: frozenset[int]) -> frozenset[int]:
+        """:meth:`find`, with the card-shaped clusters that start in
+        ``decided`` taken the general way; returns the starts of failed
+        cards that make a new scan necessary (none, nearly always)."""
         ascii_text = text.isascii()
         pattern = CLUSTER if ascii_text else CLUSTER_NON_ASCII
         kinds = self._kinds
         layouts = self._layouts
         append = out.append
-        # Cards found: made spans all at once after the scan (in C, by map).
+        # Card-shaped clusters whose first digits fit their length: their
+        # Luhn check runs for all at once after the scan (checks.luhn_all_ok),
+        # and the spans of those that pass are made in one map.
         card_starts: list[int] = []
         card_ends: list[int] = []
+        card_numbers: list[bytes] = []
+        card_heads = self._card_heads
         raw = lowered.encode("ascii", "replace")  # the same digits and separators as text
         covered = -1
-        for m in pattern.finditer(shape_of_ascii(raw)):
+        shapes = shape_of_ascii(raw)
+        for m in pattern.finditer(shapes):
             start, end = m.span()
             if start < covered:
                 continue
             if m.lastindex:  # after two letters: maybe an IBAN
-                if not ascii_text and not IBAN_START.match(text, start):
+                # A "?" among the two letters or the five characters after
+                # them may be no letter or digit: the text tells.
+                if (
+                    not ascii_text
+                    and b"?" in shapes[start - 2 : start + _IBAN_LOOKAHEAD]
+                    and not IBAN_START.match(text, start)
+                ):
                     # "?" was not a letter: a cluster only as a run of 6+.
                     if not CLUSTER_RUN.match(text, start):
                         continue
@@ -178,13 +213,14 @@ class NumberDetector:
                 if end - start < 7:
                     continue
             elif kind == _BARE_CARD or kind == CARD_KIND:
-                if (start == 0 or not text[start - 1].isalnum()) and card_bytes_ok(
-                    raw[start:end] if kind == _BARE_CARD else raw[start:end].translate(None, b" -")
-                ):
-                    card_starts.append(start)
-                    card_ends.append(end)
-                    covered = end
-                    continue
+                if start == 0 or not text[start - 1].isalnum():
+                    number = raw[start:end] if kind == _BARE_CARD else raw[start:end].translate(None, b" -")
+                    if (number[:2] in card_heads[shape] or number.startswith(b"0604")) and start not in decided:
+                        card_starts.append(start)
+                        card_ends.append(end)
+                        card_numbers.append(number)
+                        covered = end
+                        continue
             elif kind == _NATIONAL or kind == _INTERNATIONAL:
                 if kind == _INTERNATIONAL:
                     phone_end = self._international(text, start, end)
@@ -216,7 +252,30 @@ class NumberDetector:
             covered = self._classify(text, start, end, shape, out)
         # Spans of different clusters never share a start: the order in
         # which they are added does not change the resolved result.
-        out.extend(map(make_span, zip(repeat(CREDIT_CARD), card_starts, card_ends, repeat(1.0))))
+        passed = luhn_all_ok(card_numbers)
+        out.extend(
+            map(
+                make_span,
+                zip(repeat(CREDIT_CARD), compress(card_starts, passed), compress(card_ends, passed), repeat(1.0)),
+            )
+        )
+        if all(passed):
+            return frozenset()
+        return self._not_cards(text, raw, card_starts, card_ends, passed, out)
+
+    def _not_cards(
+        self, text: str, raw: bytes, starts: list[int], ends: list[int], passed: list[bool], out: list[Span]
+    ) -> frozenset[int]:
+        """Card-shaped clusters that failed Luhn go the general way, as the
+        scan would have sent them in their turn: nothing the scan did after
+        them depends on that, unless an extension follows one (the general
+        way then covers text past the cluster). Returns, in that case, the
+        starts of all failed ones for a new scan."""
+        redo = False
+        for start, end, ok in zip(starts, ends, passed, strict=True):
+            if not ok and self._classify(text, start, end, shape_of_ascii(raw[start:end]), out) > end:
+                redo = True
+        return frozenset(compress(starts, map(not_, passed))) if redo else frozenset()
 
     def _international(self, text: str, start: int, end: int) -> int:
         """A usual international layout after a lone "+": the end of what
