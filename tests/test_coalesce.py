@@ -1,6 +1,6 @@
-"""The write-coalescing transport under uvicorn's protocol: the writes of one
-event-loop step leave in one call, in order, and nothing is held past the step
-or lost on close."""
+"""The write-coalescing transport under uvicorn's protocol: a reply's head and
+body leave in one call at once, a lone write when its event-loop step ends,
+everything in order, and nothing is held past the step or lost on close."""
 
 from __future__ import annotations
 
@@ -45,17 +45,29 @@ def _wrap() -> tuple[CoalescingTransport, _Recorder]:
     return CoalescingTransport(inner, asyncio.get_running_loop()), inner  # type: ignore[arg-type]
 
 
-async def test_writes_of_one_step_leave_as_one_buffer_at_its_end() -> None:
+async def test_a_head_and_its_body_leave_as_one_buffer_at_once() -> None:
     t, inner = _wrap()
     t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert inner.writes == []  # the head waits for its body
+    assert t.get_write_buffer_size() == 7 + 38
     t.write(b"{}")
-    assert inner.writes == []  # held until the step ends
-    assert t.get_write_buffer_size() == 7 + 40
+    assert inner.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]  # no wait for the step's end
+    await asyncio.sleep(0)  # the scheduled flush finds nothing left
+    assert len(inner.writes) == 1
+
+
+async def test_a_lone_write_leaves_when_its_step_ends_in_order() -> None:
+    t, inner = _wrap()
+    t.write(b"event 1")
+    assert inner.writes == []
     await asyncio.sleep(0)
-    assert inner.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
-    t.write(b"next")
+    assert inner.writes == [b"event 1"]
+    t.write(b"a")
+    t.write(b"b")
+    t.write(b"c")  # a third write of the step is held again, after the first two
+    assert inner.writes == [b"event 1", b"ab"]
     await asyncio.sleep(0)
-    assert inner.writes[1:] == [b"next"]  # a later step is a later write
+    assert inner.writes == [b"event 1", b"ab", b"c"]
 
 
 async def test_close_and_eof_flush_first_abort_drops() -> None:

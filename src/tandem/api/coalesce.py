@@ -4,12 +4,13 @@ uvicorn writes a response's status line and headers as soon as the app
 sends ``http.response.start``, and the body with the next message: two
 ``send`` system calls, and on loopback two trips through the kernel's TCP
 stack, for every small JSON reply. :class:`CoalescingTransport` holds the
-writes made during one step of the event loop and hands them to the real
-transport as one buffer from a ``call_soon`` callback, which runs before the
-loop polls for I/O again: nothing waits longer than the step that wrote it,
-and ``close()`` flushes first. A reply written in one step (tandem's JSON
-replies; the head and first event of a stream) leaves in one system call.
-Measured with ``bench/run`` in ``bench/RESULTS.md``.
+first write of an event-loop step: a second write in the same step (the
+body after its head) joins it and both leave at once, in one system call;
+a write left alone goes from a ``call_soon`` callback, which runs before
+the loop polls for I/O again. Nothing waits longer than the step that wrote
+it, and ``close()`` flushes first. So a JSON reply, and a stream's head with
+its first event, each leave in one system call without waiting for the rest
+of the step. Measured with ``bench/run`` in ``bench/RESULTS.md``.
 
 ``tandem serve`` runs uvicorn with ``http=CoalescingHttpToolsProtocol``.
 """
@@ -25,7 +26,7 @@ __all__ = ["CoalescingHttpToolsProtocol", "CoalescingTransport"]
 
 
 class CoalescingTransport:
-    """An :class:`asyncio.Transport` proxy that joins the writes of one loop step.
+    """An :class:`asyncio.Transport` proxy that joins a step's first two writes.
 
     Every other method goes to the wrapped transport; those that end or
     measure the output (``close``, ``write_eof``, ``get_write_buffer_size``)
@@ -40,14 +41,17 @@ class CoalescingTransport:
         self._held: list[bytes] | None = None
 
     def write(self, data: bytes) -> None:
-        """Hold ``data``; the step's writes leave together when the step ends."""
+        """Hold the step's first write; send it with the second, or when the step ends."""
         if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse a bytearray once write returns
-        if self._held is None:
+        held = self._held
+        if held is None:
             self._held = [data]
             self._loop.call_soon(self.flush)
-        else:
-            self._held.append(data)
+        else:  # the second write of the step (a reply's body after its head): both leave now
+            self._held = None
+            held.append(data)
+            self._transport.write(b"".join(held))
 
     def writelines(self, lines: Any) -> None:
         """Hold each of ``lines``."""
