@@ -529,3 +529,23 @@ def test_key_stems_near_separators_of_long_texts(monkeypatch: pytest.MonkeyPatch
     fast, slow = _key_values_with_and_without_prefilter(texts, monkeypatch)
     assert fast == slow
     assert sum(map(bool, fast)) > 100
+
+
+def test_web_scheme_shortcut_equals_the_scheme_search() -> None:
+    """ "http" and "https" found without the leftward search start where it
+    would start them, whatever stands before them (or where a URL ended)."""
+    from tandem.privacy.web import _scheme_start, _web_scheme_start
+
+    rng = random.Random(29)
+    before = ["", " ", "(", "x", "_", "+", ".", "-", "é", "Д", "5", '"', "a.b", "git+", "\n", "HTTP", "ftp"]
+    schemes = ["http", "https", "HTTPS", "Http", "ttps", "ps", "hxxp", "httpsx", "file", "s"]
+    shortcuts = 0
+    for _ in range(20000):
+        text = rng.choice(before) + rng.choice(before) + rng.choice(schemes) + "://example.org/"
+        pos = text.find("://")
+        floor = rng.randint(0, pos) if rng.random() < 0.3 else 0
+        fast = _web_scheme_start(text, text.lower(), pos, floor)
+        if fast >= 0:
+            shortcuts += 1
+            assert fast == _scheme_start(text, pos, floor), (text, floor)
+    assert shortcuts > 1000

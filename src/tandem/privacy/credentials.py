@@ -207,15 +207,20 @@ def _find_tokens(text: str, lowered: str, out: list[Span]) -> None:
             start = m.start() - lengths[m.lastindex or 0]
             if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
                 out.append(Span(SECRET, start, m.end()))
-    # Multi-character gates are looked for in ``lowered`` first: one byte a
-    # character, where a text with a non-ASCII character has two or four.
-    for gate, pattern in (("A", _A_TOKENS), ("eyJ", _JWT)):
-        if (len(gate) > 1 and gate.lower() not in lowered) or gate not in text:
-            continue
-        for m in pattern.finditer(text):
-            start = m.start()
-            if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
-                out.append(Span(SECRET, start, m.end()))
+    if "A" in text:
+        _find_starting(text, _A_TOKENS, out)
+    # "eyj" is looked for in ``lowered`` first: one byte a character, where
+    # a text with a non-ASCII character has two or four.
+    if "eyj" in lowered and "eyJ" in text:
+        _find_starting(text, _JWT, out)
+
+
+def _find_starting(text: str, pattern: re.Pattern[str], out: list[Span]) -> None:
+    """Tokens of ``pattern`` that do not continue a word."""
+    for m in pattern.finditer(text):
+        start = m.start()
+        if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+            out.append(Span(SECRET, start, m.end()))
 
 
 def _find_pem(text: str, out: list[Span]) -> None:

@@ -59,6 +59,7 @@ _PHONE = re.compile(
     r"(?![0-9])"
 )
 _GAP = re.compile(r"[ .\-/()]+")
+_NONE: frozenset[int] = frozenset()
 _PHONE_TRIES = 64  # phone validations per cluster at most
 
 
@@ -155,16 +156,16 @@ class NumberDetector:
         tell upper from lower case.
         """
         first = len(out)
-        decided: frozenset[int] = frozenset()
-        while True:
-            failed = self._scan(text, lowered, out, decided)
-            if not failed:
-                return
+        failed = self._scan(text, lowered, out, _NONE)
+        decided = _NONE
+        while failed:
             # A card-shaped cluster that failed Luhn had an extension after
             # it, which the scan would have skipped over: scan again, with
-            # the failed ones taken the general way in their turn.
+            # the failed ones taken the general way in their turn (each
+            # round adds new ones: those it returns were not yet decided).
             decided |= failed
             del out[first:]
+            failed = self._scan(text, lowered, out, decided)
 
     def _scan(self, text: str, lowered: str, out: list[Span], decided: frozenset[int]) -> frozenset[int]:
         """:meth:`find`, with the card-shaped clusters that start in
@@ -230,7 +231,7 @@ class NumberDetector:
                         continue
                 national = layouts.get(shape)  # an international layout may be a national one too
                 if national is not None:
-                    phone_end = self._national(text, start, end, *national)
+                    phone_end = self._national(text, start, end, national)
                     if phone_end >= 0:
                         if phone_end:
                             append(make_span((PHONE_NUMBER, start, phone_end, 1.0)))
@@ -238,7 +239,7 @@ class NumberDetector:
                         continue
             elif kind == _PAREN:
                 if text[start - 1 : start] == "(":
-                    phone_end = self._national(text, start - 1, end, *layouts[shape])
+                    phone_end = self._national(text, start - 1, end, layouts[shape])
                     if phone_end > 0:
                         append(make_span((PHONE_NUMBER, start - 1, phone_end, 1.0)))
                         covered = phone_end
@@ -252,6 +253,8 @@ class NumberDetector:
             covered = self._classify(text, start, end, shape, out)
         # Spans of different clusters never share a start: the order in
         # which they are added does not change the resolved result.
+        if not card_numbers:
+            return _NONE
         passed = luhn_all_ok(card_numbers)
         out.extend(
             map(
@@ -260,7 +263,7 @@ class NumberDetector:
             )
         )
         if all(passed):
-            return frozenset()
+            return _NONE
         return self._not_cards(text, raw, card_starts, card_ends, passed, out)
 
     def _not_cards(
@@ -275,7 +278,7 @@ class NumberDetector:
         for start, end, ok in zip(starts, ends, passed, strict=True):
             if not ok and self._classify(text, start, end, shape_of_ascii(raw[start:end]), out) > end:
                 redo = True
-        return frozenset(compress(starts, map(not_, passed))) if redo else frozenset()
+        return frozenset(compress(starts, map(not_, passed))) if redo else _NONE
 
     def _international(self, text: str, start: int, end: int) -> int:
         """A usual international layout after a lone "+": the end of what
@@ -291,21 +294,20 @@ class NumberDetector:
         cluster = text[start:end]
         return end if possible_after_code(cluster.replace("(0)", "") if "(0)" in cluster else cluster) else 0
 
-    def _national(self, text: str, start: int, end: int, check: NationalCheck, whole_only: bool) -> int:
+    def _national(self, text: str, start: int, end: int, layout: tuple[NationalCheck, bool]) -> int:
         """A usual national layout standing alone (with its "(" for the
         parenthesized ones): the end of the phone _find_phones would find
         there (past an extension), 0 when it would find none, -1 when only
         its search can tell (a "00" prefix, a glued start, a failed check
         of a layout with shorter candidates in it)."""
-        if start and ((before := text[start - 1]).isalnum() or before in "_@/+("):
-            return -1
-        if text.startswith("00", start):
+        if (start and ((before := text[start - 1]).isalnum() or before in "_@/+(")) or text.startswith("00", start):
             return -1
         after = text[end : end + 2]
         if "x" in after or "e" in after or "#" in after:  # _extension_end, inline
             extension = _EXTENSION.match(text, end)
             if extension is not None:
                 return extension.end() if self._phones.is_phone(text, start, extension.end()) else -1
+        check, whole_only = layout
         if check(text, start, end):
             return end
         return 0 if whole_only else -1

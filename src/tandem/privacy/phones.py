@@ -297,7 +297,7 @@ class PhoneValidator:
         candidate costs no attribute look-ups (the number scan keeps one per
         layout and calls it for every candidate of that shape)."""
         is_phone = self.is_phone
-        valid = self._valid_national
+        as_dialed, after_trunk = self._compiled.as_dialed.fullmatch, self._valid_after_trunk
         if not layout.possible:
 
             def impossible(text: str, start: int, end: int) -> bool:
@@ -320,7 +320,7 @@ class PhoneValidator:
                 digits = core.encode().translate(None, _SEPARATORS).decode()
             else:
                 digits = core.replace(separator, "") if separator else core
-            if valid(digits):
+            if as_dialed(digits) or after_trunk(digits):  # _valid_national
                 if formatted:
                     if not two_groups or digits[0] == "0":
                         return True
@@ -332,9 +332,11 @@ class PhoneValidator:
         return check
 
     def _valid_national(self, digits: str) -> bool:
+        return self._compiled.as_dialed.fullmatch(digits) or self._valid_after_trunk(digits)
+
+    def _valid_after_trunk(self, digits: str) -> bool:
+        """Valid once a national (trunk) prefix is taken off."""
         compiled = self._compiled
-        if compiled.as_dialed.fullmatch(digits):
-            return True
         merged = compiled.strip_one.get(digits[0])
         if merged is not None and len(digits) > 1 and merged.fullmatch(digits[1:]):
             return True

@@ -129,6 +129,19 @@ def _scheme_start(text: str, pos: int, floor: int) -> int:
     return start if start < pos else -1
 
 
+def _web_scheme_start(text: str, lowered: str, pos: int, floor: int) -> int:
+    """:func:`_scheme_start` for "http" and "https" standing alone (the
+    usual case), without its search; -1 for anything else."""
+    for scheme in ("https", "http"):
+        start = pos - len(scheme)
+        if start >= floor and lowered.startswith(scheme, start):
+            # Nothing a scheme may hold right before it (nor the floor).
+            if start == floor or not (text[start - 1].isalnum() or text[start - 1] in "_+.-"):
+                return start
+            return -1
+    return -1
+
+
 def find_urls(text: str, lowered: str, out: list[Span]) -> None:
     """Append URL spans: ``scheme://…`` and ``www.…`` forms.
 
@@ -140,7 +153,9 @@ def find_urls(text: str, lowered: str, out: list[Span]) -> None:
     # the same offsets.
     pos = lowered.find("://")
     while pos != -1:
-        start = _scheme_start(text, pos, last_end)
+        start = _web_scheme_start(text, lowered, pos, last_end)
+        if start < 0:
+            start = _scheme_start(text, pos, last_end)
         body = _URL_BODY.match(text, pos + 3)
         if start >= 0 and body is not None:
             end = body.end()
