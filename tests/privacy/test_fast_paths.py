@@ -549,3 +549,60 @@ def test_web_scheme_shortcut_equals_the_scheme_search() -> None:
             shortcuts += 1
             assert fast == _scheme_start(text, pos, floor), (text, floor)
     assert shortcuts > 1000
+
+
+def test_ipv6_ok_agrees_with_ipaddress() -> None:
+    """The IPv6 check on groups gives the library's answer, "::" anywhere,
+    too many or too few groups, long groups, an IPv4 tail."""
+    from tandem.privacy.checks import ipv6_ok
+
+    rng = random.Random(30)
+    pieces = [
+        "0",
+        "1",
+        "a",
+        "F",
+        "ff",
+        "12",
+        "abc",
+        "1234",
+        "12345",
+        "",
+        ":",
+        "::",
+        ":::",
+        "0:0",
+        "1.2.3.4",
+        "01.2.3.4",
+    ]
+    valid = 0
+    for _ in range(100000):
+        candidate = "".join(rng.choice(pieces) + (":" if rng.random() < 0.8 else "") for _ in range(rng.randint(1, 12)))
+        if rng.random() < 0.3:
+            candidate = candidate.rstrip(":")
+        expected = _parse(candidate) is not None  # what ip_ok says
+        assert ipv6_ok(candidate) == expected, candidate
+        valid += expected
+    for candidate in (
+        "::",
+        "::1",
+        "1::",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8",
+        "6e40:4041:c617:e898:c11:40d2:c669:2eb4",
+    ):
+        assert ipv6_ok(candidate), candidate
+    for candidate in (
+        "",
+        ":",
+        ":::",
+        "1::2::3",
+        ":1::2",
+        "1::2:",
+        "1:2:3:4:5:6:7",
+        "1:2:3:4:5:6:7:8:9",
+        "::1:2:3:4:5:6:7:8",
+    ):
+        assert not ipv6_ok(candidate), candidate
+    assert valid > 1000

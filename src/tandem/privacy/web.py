@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from tandem.privacy.checks import ip_ok
+from tandem.privacy.checks import ipv6_ok
 from tandem.privacy.spans import EMAIL_ADDRESS, IP_ADDRESS, URL, Span, make_span
 
 __all__ = ["find_emails", "find_ipv6", "find_urls"]
@@ -46,7 +46,9 @@ _URL_TRAILING_OR_PAREN = _URL_TRAILING + ")"  # what _trim_url_end may drop
 # A colon followed by a hex digit or a colon: JSON, YAML and prose colons
 # (": ") are skipped inside the regex engine, not one by one in Python.
 _IPV6_ANCHOR = re.compile(r":(?=[0-9A-Fa-f:])")
-_IPV6_LEFT = re.compile(r"[0-9A-Fa-f:]{0,39}\Z")
+# The hex digits and colons before an anchor, matched on the reversed text.
+_IPV6_LEFT_REVERSED = re.compile(r"[0-9A-Fa-f:]{1,39}")
+_DIGIT = re.compile(r"[0-9]")
 _IPV6_RIGHT = re.compile(r"[0-9A-Fa-f:.]{0,45}")
 _HEX = frozenset("0123456789abcdefABCDEF:")
 
@@ -223,8 +225,9 @@ def find_ipv6(text: str, lowered: str, out: list[Span]) -> None:
         # pass the test below, so the costlier leftward search is skipped.
         if not _enough_colons(lowered, max(0, pos - 39), end):
             continue
-        left = _IPV6_LEFT.search(text, max(0, pos - 39), pos)
-        start = left.start() if left else pos
+        lo = pos - 40
+        left = _IPV6_LEFT_REVERSED.match(text[pos - 1 : lo if lo >= 0 else None : -1])
+        start = pos - left.end() if left else pos
         candidate = text[start:end]
         if not _ipv6_shaped(candidate):
             continue
@@ -232,9 +235,9 @@ def find_ipv6(text: str, lowered: str, out: list[Span]) -> None:
         after = text[end] if end < n else " "
         if (
             ("::" in candidate or candidate.count(":") >= 6)
-            and any(ch.isdigit() for ch in candidate)  # not C++'s "a::b"
+            and _DIGIT.search(candidate) is not None  # not C++'s "a::b"
             and not (before.isalnum() or before in "_.:")
             and not (after.isalnum() or after == "_")
-            and ip_ok(candidate)
+            and ipv6_ok(candidate)
         ):
             out.append(make_span((IP_ADDRESS, start, end, 1.0)))
