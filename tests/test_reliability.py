@@ -47,18 +47,27 @@ def _config(up: Upstream, *models: tuple[str, str], routes: str = "", timeouts: 
             f"    model: {upstream_model}",
             f"    base_url: {up.base_url}",
             "    price: {input: 1, output: 1}",
-            f"    options: {{http_client: {up.http_client}}}",
+            f"    options: {up.client_options}",
         ]
         if timeouts:
             lines.append(f"    timeouts: {timeouts}")
     return "\n".join(lines) + "\n" + routes
 
 
-@pytest.fixture(params=["reqwest", "aiohttp"])
+#: Whole replies by pyreqwest, streams by the in-loop client (the default);
+#: everything by pyreqwest; everything by aiohttp.
+CLIENT_OPTIONS = {
+    "reqwest+loop": "{http_client: reqwest}",
+    "reqwest": "{http_client: reqwest, stream_client: same}",
+    "aiohttp": "{http_client: aiohttp, stream_client: same}",
+}
+
+
+@pytest.fixture(params=list(CLIENT_OPTIONS))
 def up(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
     """The upstream, reached through each HTTP client tandem offers."""
     with Upstream(retry_after=0) as u:
-        u.http_client = request.param
+        u.client_options = CLIENT_OPTIONS[request.param]
         yield u
 
 

@@ -42,8 +42,8 @@ class Upstream:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.hits: Counter[str] = Counter()
-        #: The ``http_client`` option tests put in the config for this upstream.
-        self.http_client = "reqwest"
+        #: The HTTP client options tests put in the config for this upstream.
+        self.client_options = "{http_client: reqwest}"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None

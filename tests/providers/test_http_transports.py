@@ -1,5 +1,6 @@
-"""The HTTP transports (reqwest, the default, and aiohttp) against a real
-local server: streaming without buffering, timeouts, and error mapping."""
+"""The HTTP transports (reqwest, the default for whole replies; the in-loop
+client, the default for streams; aiohttp) against a real local server:
+streaming without buffering, timeouts, and error mapping."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from aiohttp import web
 from tandem.config import ModelConfig, Timeouts
 from tandem.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 from tandem.providers.http_common import HTTPOptions, http_transport
-from tandem.providers.transport import HTTPRequest, Transport
+from tandem.providers.inloop import InLoopTransport
+from tandem.providers.transport import HTTPRequest, SplitTransport, Transport
 from tests.upstream import free_port
 
-CLIENTS = ["reqwest", "aiohttp"]
+CLIENTS = ["reqwest", "aiohttp", "loop"]
 
 
 async def _paced(request: web.Request) -> web.StreamResponse:
@@ -67,7 +69,7 @@ async def _headers(request: web.Request) -> web.Response:
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     app = web.Application()
-    handlers = {"/paced": _paced, "/hang": _hang, "/stall": _stall, "/reset": _reset, "/json": _json}
+    handlers = {"/paced": _paced, "/hang": _hang, "/stall": _stall, "/reset": _reset, "/json": _json, "/sse": _sse}
     for path, handler in {**handlers, "/headers": _headers}.items():
         app.router.add_post(path, handler)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
@@ -79,6 +81,8 @@ async def server() -> AsyncIterator[str]:
 
 
 def _transport(client: str, **timeouts: float) -> Transport:
+    if client == "loop":
+        return InLoopTransport("up", Timeouts(**timeouts))
     config = ModelConfig(name="up", provider="openai", timeouts=Timeouts(**timeouts))
     return http_transport(config, HTTPOptions(http_client=client))  # type: ignore[arg-type]
 
@@ -216,3 +220,91 @@ def test_the_process_exits_cleanly_after_closing_the_reqwest_transport() -> None
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+async def _sse(request: web.Request) -> web.StreamResponse:
+    """Two events, then (a moment later) the end of the chunked body; the reply names its connection."""
+    peer = request.transport.get_extra_info("peername")[1] if request.transport else 0
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Peer-Port": str(peer)})
+    await resp.prepare(request)
+    await resp.write(b"data: 0\n\n")
+    await resp.write(b"data: [DONE]\n\n")
+    await asyncio.sleep(0.05)
+    await resp.write_eof()
+    return resp
+
+
+async def test_the_loop_client_reuses_a_connection_after_a_whole_or_finished_reply(server: str) -> None:
+    transport = InLoopTransport("up", Timeouts())
+    ports = []
+    # Read to the end of the body.
+    resp = await transport.request(_post(server + "/sse", stream=True))
+    ports.append(resp.headers["x-peer-port"])
+    assert b"".join([c async for c in resp.iter_chunks()]) == b"data: 0\n\ndata: [DONE]\n\n"
+    # Finished at [DONE], before the body's end arrives: drained, then pooled.
+    for _ in range(2):
+        resp = await transport.request(_post(server + "/sse", stream=True))
+        ports.append(resp.headers["x-peer-port"])
+        async for chunk in resp.iter_chunks():
+            if b"[DONE]" in chunk:
+                break
+        await resp.finish()
+        await asyncio.sleep(0.15)  # the body's end arrives meanwhile
+    resp = await transport.request(_post(server + "/sse", stream=True))
+    ports.append(resp.headers["x-peer-port"])
+    await resp.read()
+    await transport.aclose()
+    assert len(set(ports)) == 1, ports  # one connection served all four
+
+
+async def test_the_loop_client_closes_the_connection_of_a_reply_left_early(server: str) -> None:
+    """A reader that leaves mid-stream (the client went away) must stop the upstream: the connection closes."""
+    transport = InLoopTransport("up", Timeouts())
+    resp = await transport.request(_post(server + "/sse", stream=True))
+    left = resp.headers["x-peer-port"]
+    async for chunk in resp.iter_chunks():
+        assert chunk.startswith(b"data: 0")
+        break
+    await resp.aclose()  # before [DONE]: not finished, left
+    await asyncio.sleep(0.15)
+    resp = await transport.request(_post(server + "/sse", stream=True))
+    assert resp.headers["x-peer-port"] != left  # a new connection
+    assert b"[DONE]" in await resp.read()
+    await transport.aclose()
+
+
+async def test_the_loop_client_retires_connections_idle_longer_than_servers_keep_them(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tandem.providers.inloop.IDLE_S", 0.1)
+    transport = InLoopTransport("up", Timeouts())
+    ports = []
+    for pause in (0.0, 0.3):
+        await asyncio.sleep(pause)
+        resp = await transport.request(_post(server + "/sse", stream=True))
+        ports.append(resp.headers["x-peer-port"])
+        await resp.read()
+    await transport.aclose()
+    assert ports[0] != ports[1]  # the connection idle for 0.3 s was not reused
+
+
+def test_streams_go_through_the_loop_client_unless_told_or_a_proxy_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    config = ModelConfig(name="up", provider="openai", base_url="http://10.0.0.5:8000/v1")
+    default = http_transport(config, HTTPOptions())
+    assert isinstance(default, SplitTransport) and isinstance(default.streams, InLoopTransport)
+    assert not isinstance(http_transport(config, HTTPOptions(stream_client="same")), SplitTransport)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    assert not isinstance(http_transport(config, HTTPOptions()), SplitTransport)  # reqwest honours the proxy
+    monkeypatch.setenv("NO_PROXY", "10.0.0.5")
+    assert isinstance(http_transport(config, HTTPOptions()), SplitTransport)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from typing import Literal
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import orjson
 
@@ -19,7 +21,8 @@ from tandem.errors import (
     UpstreamUnavailable,
 )
 from tandem.providers.base import ProviderOptions
-from tandem.providers.transport import AiohttpTransport, Transport
+from tandem.providers.inloop import InLoopTransport
+from tandem.providers.transport import AiohttpTransport, SplitTransport, Transport
 
 __all__ = ["HTTPOptions", "SSEEvent", "http_transport", "iter_sse", "status_error"]
 
@@ -29,22 +32,45 @@ _MAX_MESSAGE = 500
 class HTTPOptions(ProviderOptions):
     """Options every HTTP provider has."""
 
-    #: The HTTP client library: ``reqwest`` (pyreqwest, the default, about
-    #: half the CPU per request) or ``aiohttp``.
+    #: The HTTP client library for whole replies: ``reqwest`` (pyreqwest,
+    #: the default, about half the CPU per request) or ``aiohttp``.
     http_client: Literal["reqwest", "aiohttp"] = "reqwest"
+    #: The client for streamed replies: ``loop`` (tandem's own HTTP/1.1
+    #: client on the event loop, the default: about half pyreqwest's CPU per
+    #: relayed chunk) or ``same`` (the ``http_client``). Where an HTTP proxy
+    #: applies to the upstream (``HTTPS_PROXY`` and the like), streams use
+    #: the ``http_client``, which honours it.
+    stream_client: Literal["loop", "same"] = "loop"
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sets an HTTP proxy for ``url``."""
+    parts = urlsplit(url)
+    proxies = getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not proxy_bypass(parts.hostname or "")
 
 
 def http_transport(config: ModelConfig, options: HTTPOptions, headers: Mapping[str, str] | None = None) -> Transport:
-    """The pooled transport for one deployment, per its ``http_client`` option.
+    """The pooled transport for one deployment, per its ``http_client`` and
+    ``stream_client`` options.
 
     ``headers``: the ones every request carries (reqwest sends them as
     client defaults, which is cheaper).
     """
+    whole: Transport
     if options.http_client == "aiohttp":
-        return AiohttpTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
-    from tandem.providers.reqwest import ReqwestTransport  # Rust extension: load on use
+        whole = AiohttpTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
+    else:
+        from tandem.providers.reqwest import ReqwestTransport  # Rust extension: load on use
 
-    return ReqwestTransport(config.name, config.timeouts, max_connections=config.max_concurrency, headers=headers)
+        whole = ReqwestTransport(config.name, config.timeouts, max_connections=config.max_concurrency, headers=headers)
+    # The providers' own default URLs are https.
+    if options.stream_client == "same" or _proxied(config.base_url or "https://"):
+        return whole
+    streams = InLoopTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
+    return SplitTransport(whole, streams)
 
 
 def _upstream_message(body: bytes) -> str | None:

@@ -100,6 +100,7 @@ class OpenAICompatProvider(Provider):
                 raise status_error(self.config.name, resp.status, data, resp.headers)
             async for event in iter_sse(resp.iter_chunks()):
                 if event.data == b"[DONE]":
+                    await resp.finish()  # the rest is the body's end: the connection may be reused
                     return
                 try:
                     chunk = orjson.loads(event.data)

@@ -3,9 +3,11 @@
 Providers never touch an HTTP library directly; they call a
 :class:`Transport`, in the manner of httpx transports. Production uses
 :class:`tandem.providers.reqwest.ReqwestTransport` (pyreqwest) or, as an
-option, :class:`AiohttpTransport` (aiohttp was chosen over httpx, and
-pyreqwest over aiohttp, by measurement: see ``bench/RESULTS.md``); both
-keep one pooled keep-alive client per upstream. Unit tests inject
+option, :class:`AiohttpTransport` for whole replies (aiohttp was chosen over
+httpx, and pyreqwest over aiohttp, by measurement: see ``bench/RESULTS.md``)
+and :class:`tandem.providers.inloop.InLoopTransport` for streamed ones
+(:class:`SplitTransport` joins the two); each keeps one pool of keep-alive
+connections per upstream. Unit tests inject
 :class:`MockTransport`, so they never touch the network.
 
 Transport errors are mapped to :mod:`tandem.errors` here, once. Their
@@ -34,6 +36,7 @@ __all__ = [
     "MockResponse",
     "MockTransport",
     "PooledTransport",
+    "SplitTransport",
     "Transport",
 ]
 
@@ -69,6 +72,12 @@ class HTTPResponse(ABC):
     async def aclose(self) -> None:
         """Release the connection (early close cancels the upstream call)."""
 
+    async def finish(self) -> None:
+        """The caller has all it wanted of the body (a stream's ``[DONE]``):
+        a transport may keep the connection for reuse once the rest, the end
+        of the body, arrives. By default the same as :meth:`aclose`."""
+        await self.aclose()
+
 
 class Transport(ABC):
     """Sends requests to one upstream."""
@@ -102,6 +111,20 @@ class PooledTransport(Transport):
     def broken_error(self) -> UpstreamError:
         """The connection failed after the request may have been sent."""
         return UpstreamError(f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider)
+
+
+class SplitTransport(Transport):
+    """Whole replies through one transport, streamed replies through another."""
+
+    def __init__(self, whole: Transport, streams: Transport) -> None:
+        self.whole = whole
+        self.streams = streams
+
+    async def request(self, req: HTTPRequest) -> HTTPResponse:
+        return await (self.streams if req.stream else self.whole).request(req)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(self.whole.aclose(), self.streams.aclose())
 
 
 # --- aiohttp ----------------------------------------------------------------
