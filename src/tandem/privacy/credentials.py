@@ -75,8 +75,8 @@ _STEMS = ("pass", "pwd", "key", "secret", "token")
 # and three blanks fit before the separator of _KEY_VALUE.
 _KEY_REACH = 6 + 40 + 1 + 3
 _TAIL = slice(-_KEY_REACH, None)
-# More than one separator per _DENSE characters in the first _SAMPLE (in a
-# shorter text: among those found first): scan for every stem. Code has one every 30 characters or
+# More than one separator per _DENSE characters in the first _SAMPLE (or a
+# shorter text): scan for every stem. Code has one every 30 characters or
 # so, text with labeled fields ("Phone: ...") one per 100, prose one per
 # several hundred.
 _SAMPLE, _DENSE = 2048, 48
@@ -144,7 +144,7 @@ def _stems_before_separators(lowered: str) -> tuple[str, ...]:
         at = lowered.find(sep)
         while at != -1:
             if len(separators) == limit:
-                return _stems_before_many(lowered, at)
+                return _stems_before_many(lowered)
             separators.append(at)
             at = lowered.find(sep, at + 1)
     if not separators:
@@ -153,18 +153,14 @@ def _stems_before_separators(lowered: str) -> tuple[str, ...]:
     return tuple(filter(near.__contains__, _STEMS))
 
 
-def _stems_before_many(lowered: str, at: int) -> tuple[str, ...]:
-    """:func:`_stems_before_separators` of a text with many separators (one
-    more than its limit found by ``at``): the pieces of the text split at
-    them end where a key would end."""
+def _stems_before_many(lowered: str) -> tuple[str, ...]:
+    """:func:`_stems_before_separators` of a text with many separators:
+    the pieces of the text split at them end where a key would end."""
     # Code and config text have a separator every few characters: the
     # stretches would be most of the text, and splitting it costs more than
-    # it saves. A sample of the start tells, or in a short text (which a
-    # count would cost too much for) where the separators found so far end.
-    if len(lowered) < _SAMPLE:
-        if ((len(lowered) >> 9) + 1) * _DENSE > at:
-            return _STEMS
-    elif (lowered.count(":", 0, _SAMPLE) + lowered.count("=", 0, _SAMPLE)) * _DENSE > _SAMPLE:
+    # it saves. A sample of the start tells; a short text is not worth it
+    # (counting would cost as much as the scans it could save).
+    if len(lowered) < _SAMPLE or (lowered.count(":", 0, _SAMPLE) + lowered.count("=", 0, _SAMPLE)) * _DENSE > _SAMPLE:
         return _STEMS
     pieces = lowered.replace("=", ":").split(":")
     pieces.pop()  # no separator after the last piece
