@@ -3,8 +3,9 @@ the same uvicorn, loop and HTTP parser as ``tandem serve``.
 
 * A non-streamed request gets a fixed reply after its body is read.
 * A streamed request (``"stream": true``) is relayed to the benchmark's
-  upstream through pyreqwest, chunk by chunk, with nothing else done: no
-  parsing, keys, routing, privacy or accounting.
+  upstream through the client tandem streams with
+  (:class:`tandem.providers.inloop.InLoopTransport`), chunk by chunk, with
+  nothing else done: no parsing, keys, routing, privacy or accounting.
 
 Loaded like tandem (same CPU, same nice level, same concurrency), it shows
 what the server and the relay alone cost on this machine at that moment,
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pyreqwest.client import Client, ClientBuilder
 
 from bench.load.procs import Proc, start, wait_http
+from tandem.config import Timeouts
+from tandem.providers.inloop import InLoopTransport
+from tandem.providers.transport import HTTPRequest
 
 __all__ = ["app", "start_floor"]
 
@@ -38,7 +41,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-_client: Client | None = None
+_client: InLoopTransport | None = None
+_STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 # uvicorn as ``tandem serve`` runs it (see tandem.cli.serve), on this app.
 _SERVE = (
@@ -68,18 +72,14 @@ async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> 
 async def _relay(body: bytes, send: Send) -> None:
     global _client
     if _client is None:
-        headers = {"content-type": "application/json", "accept": "text/event-stream"}
-        _client = ClientBuilder().max_connections(4096).follow_redirects(False).default_headers(headers).build()
-    url = os.environ[_UPSTREAM_ENV]
-    request = _client.request("POST", url).body_bytes(body).streamed_read_buffer_limit(1).build_streamed()
-    resp = await request.__aenter__()
+        _client = InLoopTransport("floor", Timeouts(), max_connections=4096)
+    resp = await _client.request(HTTPRequest("POST", os.environ[_UPSTREAM_ENV], _STREAM_HEADERS, body, stream=True))
     try:
         await send({"type": "http.response.start", "status": resp.status, "headers": _SSE})
-        reader = resp.body_reader
-        while (chunk := await reader.read_chunk()) is not None:
-            await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+        async for chunk in resp.iter_chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
     finally:
-        await request.__aexit__(None, None, None)
+        await resp.aclose()
     await send({"type": "http.response.body", "body": b""})
 
 
