@@ -496,5 +496,5 @@ def test_serve_refuses_a_bad_provider_option_in_one_line(tmp_path: Path) -> None
     )
     result = CliRunner().invoke(serve, ["--config", str(path)])
     assert result.exit_code == 1
-    assert "model 'up': options.http_client: Input should be 'reqwest' or 'aiohttp'" in result.output
+    assert "model 'up': options.http_client: Input should be 'loop', 'reqwest' or 'aiohttp'" in result.output
     assert "Traceback" not in result.output

@@ -54,12 +54,11 @@ def _config(up: Upstream, *models: tuple[str, str], routes: str = "", timeouts: 
     return "\n".join(lines) + "\n" + routes
 
 
-#: Whole replies by pyreqwest, streams by the in-loop client (the default);
-#: everything by pyreqwest; everything by aiohttp.
+#: tandem's in-loop client (the default), pyreqwest, aiohttp.
 CLIENT_OPTIONS = {
-    "reqwest+loop": "{http_client: reqwest}",
-    "reqwest": "{http_client: reqwest, stream_client: same}",
-    "aiohttp": "{http_client: aiohttp, stream_client: same}",
+    "loop": "{}",
+    "reqwest": "{http_client: reqwest}",
+    "aiohttp": "{http_client: aiohttp}",
 }
 
 

@@ -43,7 +43,7 @@ class Upstream:
         self.headers: list[dict[str, str]] = []
         self.hits: Counter[str] = Counter()
         #: The HTTP client options tests put in the config for this upstream.
-        self.client_options = "{http_client: reqwest}"
+        self.client_options = "{}"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None

@@ -1,6 +1,6 @@
-"""The HTTP transports (reqwest, the default for whole replies; the in-loop
-client, the default for streams; aiohttp) against a real local server:
-streaming without buffering, timeouts, and error mapping."""
+"""The HTTP transports (tandem's in-loop client, the default; pyreqwest;
+aiohttp) against a real local server: streaming without buffering, timeouts,
+error mapping, and the in-loop client's connection pool."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from tandem.config import ModelConfig, Timeouts
 from tandem.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 from tandem.providers.http_common import HTTPOptions, http_transport
 from tandem.providers.inloop import InLoopTransport
-from tandem.providers.transport import HTTPRequest, SplitTransport, Transport
+from tandem.providers.reqwest import ReqwestTransport
+from tandem.providers.transport import HTTPRequest, Transport
 from tests.upstream import free_port
 
 CLIENTS = ["reqwest", "aiohttp", "loop"]
@@ -81,8 +82,6 @@ async def server() -> AsyncIterator[str]:
 
 
 def _transport(client: str, **timeouts: float) -> Transport:
-    if client == "loop":
-        return InLoopTransport("up", Timeouts(**timeouts))
     config = ModelConfig(name="up", provider="openai", timeouts=Timeouts(**timeouts))
     return http_transport(config, HTTPOptions(http_client=client))  # type: ignore[arg-type]
 
@@ -119,7 +118,7 @@ async def test_a_reply_body_and_its_headers(server: str, client: str) -> None:
 async def test_reqwest_sends_the_upstream_headers_once_with_per_request_changes(server: str) -> None:
     base = {"content-type": "application/json", "authorization": "Bearer sk-1"}
     config = ModelConfig(name="up", provider="openai")
-    transport = http_transport(config, HTTPOptions(), headers=base)
+    transport = http_transport(config, HTTPOptions(http_client="reqwest"), headers=base)
     seen = []
     for headers in (base, {**base, "accept": "text/event-stream"}, {**base, "authorization": "Bearer sk-2"}, base):
         resp = await transport.request(HTTPRequest("POST", server + "/headers", headers, b"{}"))
@@ -189,7 +188,7 @@ def test_the_process_exits_cleanly_after_closing_the_reqwest_transport() -> None
         from tandem.providers.transport import HTTPRequest
 
         async def main():
-            transport = http_transport(ModelConfig(name="up", provider="openai"), HTTPOptions())
+            transport = http_transport(ModelConfig(name="up", provider="openai"), HTTPOptions(http_client="reqwest"))
             for _ in range(3):
                 resp = await transport.request(HTTPRequest("POST", sys.argv[1], {}, b"{}"))
                 await resp.read()
@@ -288,7 +287,7 @@ async def test_the_loop_client_retires_connections_idle_longer_than_servers_keep
     assert ports[0] != ports[1]  # the connection idle for 0.3 s was not reused
 
 
-def test_streams_go_through_the_loop_client_unless_told_or_a_proxy_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_loop_client_is_the_default_unless_a_proxy_applies(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in (
         "HTTP_PROXY",
         "HTTPS_PROXY",
@@ -301,10 +300,9 @@ def test_streams_go_through_the_loop_client_unless_told_or_a_proxy_applies(monke
     ):
         monkeypatch.delenv(var, raising=False)
     config = ModelConfig(name="up", provider="openai", base_url="http://10.0.0.5:8000/v1")
-    default = http_transport(config, HTTPOptions())
-    assert isinstance(default, SplitTransport) and isinstance(default.streams, InLoopTransport)
-    assert not isinstance(http_transport(config, HTTPOptions(stream_client="same")), SplitTransport)
+    assert isinstance(http_transport(config, HTTPOptions()), InLoopTransport)
+    assert isinstance(http_transport(config, HTTPOptions(http_client="reqwest")), ReqwestTransport)
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
-    assert not isinstance(http_transport(config, HTTPOptions()), SplitTransport)  # reqwest honours the proxy
+    assert isinstance(http_transport(config, HTTPOptions()), ReqwestTransport)  # reqwest honours the proxy
     monkeypatch.setenv("NO_PROXY", "10.0.0.5")
-    assert isinstance(http_transport(config, HTTPOptions()), SplitTransport)
+    assert isinstance(http_transport(config, HTTPOptions()), InLoopTransport)

@@ -22,7 +22,7 @@ from tandem.errors import (
 )
 from tandem.providers.base import ProviderOptions
 from tandem.providers.inloop import InLoopTransport
-from tandem.providers.transport import AiohttpTransport, SplitTransport, Transport
+from tandem.providers.transport import AiohttpTransport, Transport
 
 __all__ = ["HTTPOptions", "SSEEvent", "http_transport", "iter_sse", "status_error"]
 
@@ -32,15 +32,12 @@ _MAX_MESSAGE = 500
 class HTTPOptions(ProviderOptions):
     """Options every HTTP provider has."""
 
-    #: The HTTP client library for whole replies: ``reqwest`` (pyreqwest,
-    #: the default, about half the CPU per request) or ``aiohttp``.
-    http_client: Literal["reqwest", "aiohttp"] = "reqwest"
-    #: The client for streamed replies: ``loop`` (tandem's own HTTP/1.1
-    #: client on the event loop, the default: about half pyreqwest's CPU per
-    #: relayed chunk) or ``same`` (the ``http_client``). Where an HTTP proxy
-    #: applies to the upstream (``HTTPS_PROXY`` and the like), streams use
-    #: the ``http_client``, which honours it.
-    stream_client: Literal["loop", "same"] = "loop"
+    #: The HTTP client: ``loop`` (tandem's own HTTP/1.1 client on the event
+    #: loop, the default: the least CPU per request and per streamed chunk),
+    #: ``reqwest`` (pyreqwest) or ``aiohttp``. Where an HTTP proxy applies to
+    #: the upstream (``HTTPS_PROXY`` and the like), ``loop`` means
+    #: ``reqwest``, which honours it.
+    http_client: Literal["loop", "reqwest", "aiohttp"] = "loop"
 
 
 def _proxied(url: str) -> bool:
@@ -53,24 +50,20 @@ def _proxied(url: str) -> bool:
 
 
 def http_transport(config: ModelConfig, options: HTTPOptions, headers: Mapping[str, str] | None = None) -> Transport:
-    """The pooled transport for one deployment, per its ``http_client`` and
-    ``stream_client`` options.
+    """The pooled transport for one deployment, per its ``http_client`` option.
 
     ``headers``: the ones every request carries (reqwest sends them as
     client defaults, which is cheaper).
     """
-    whole: Transport
-    if options.http_client == "aiohttp":
-        whole = AiohttpTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
-    else:
-        from tandem.providers.reqwest import ReqwestTransport  # Rust extension: load on use
-
-        whole = ReqwestTransport(config.name, config.timeouts, max_connections=config.max_concurrency, headers=headers)
+    client = options.http_client
     # The providers' own default URLs are https.
-    if options.stream_client == "same" or _proxied(config.base_url or "https://"):
-        return whole
-    streams = InLoopTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
-    return SplitTransport(whole, streams)
+    if client == "loop" and not _proxied(config.base_url or "https://"):
+        return InLoopTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
+    if client == "aiohttp":
+        return AiohttpTransport(config.name, config.timeouts, max_connections=config.max_concurrency)
+    from tandem.providers.reqwest import ReqwestTransport  # Rust extension: load on use
+
+    return ReqwestTransport(config.name, config.timeouts, max_connections=config.max_concurrency, headers=headers)
 
 
 def _upstream_message(body: bytes) -> str | None:

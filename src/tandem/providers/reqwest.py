@@ -1,9 +1,11 @@
-"""The default HTTP transport: pyreqwest (Rust reqwest and hyper).
+"""An optional HTTP transport: pyreqwest (Rust reqwest and hyper).
 
-Chosen over aiohttp by measurement (``bench/RESULTS.md``): the same proxied
-request costs about half the CPU, because connection pooling, HTTP/1.1
-framing and body reading run in Rust outside the GIL, and the Python side
-does one await per request (plus one per streamed chunk).
+``options: {http_client: reqwest}``, and the transport wherever an HTTP
+proxy applies (reqwest honours ``HTTPS_PROXY`` and the like; tandem's own
+client does not). It costs about half aiohttp's CPU per request, because
+pooling, HTTP/1.1 framing and body reading run in Rust outside the GIL, but
+each reply and each streamed chunk crosses from reqwest's thread to the
+event loop (``bench/RESULTS.md``).
 
 Timeouts: reqwest enforces ``connect``; the wait for the reply and the gaps
 between streamed chunks are bounded with :class:`tandem.deadline.Deadline`,

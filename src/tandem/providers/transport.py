@@ -2,13 +2,13 @@
 
 Providers never touch an HTTP library directly; they call a
 :class:`Transport`, in the manner of httpx transports. Production uses
-:class:`tandem.providers.reqwest.ReqwestTransport` (pyreqwest) or, as an
-option, :class:`AiohttpTransport` for whole replies (aiohttp was chosen over
-httpx, and pyreqwest over aiohttp, by measurement: see ``bench/RESULTS.md``)
-and :class:`tandem.providers.inloop.InLoopTransport` for streamed ones
-(:class:`SplitTransport` joins the two); each keeps one pool of keep-alive
-connections per upstream. Unit tests inject
-:class:`MockTransport`, so they never touch the network.
+:class:`tandem.providers.inloop.InLoopTransport` (tandem's own HTTP/1.1
+client on the event loop) or, as options,
+:class:`tandem.providers.reqwest.ReqwestTransport` (pyreqwest) and
+:class:`AiohttpTransport`; they were chosen in that order by measurement
+(``bench/RESULTS.md``). Each keeps one pool of keep-alive connections per
+upstream. Unit tests inject :class:`MockTransport`, so they never touch the
+network.
 
 Transport errors are mapped to :mod:`tandem.errors` here, once. Their
 messages name the provider only: never a URL, header or key.
@@ -36,7 +36,6 @@ __all__ = [
     "MockResponse",
     "MockTransport",
     "PooledTransport",
-    "SplitTransport",
     "Transport",
 ]
 
@@ -111,20 +110,6 @@ class PooledTransport(Transport):
     def broken_error(self) -> UpstreamError:
         """The connection failed after the request may have been sent."""
         return UpstreamError(f"Upstream {self.provider} closed the connection unexpectedly.", provider=self.provider)
-
-
-class SplitTransport(Transport):
-    """Whole replies through one transport, streamed replies through another."""
-
-    def __init__(self, whole: Transport, streams: Transport) -> None:
-        self.whole = whole
-        self.streams = streams
-
-    async def request(self, req: HTTPRequest) -> HTTPResponse:
-        return await (self.streams if req.stream else self.whole).request(req)
-
-    async def aclose(self) -> None:
-        await asyncio.gather(self.whole.aclose(), self.streams.aclose())
 
 
 # --- aiohttp ----------------------------------------------------------------
