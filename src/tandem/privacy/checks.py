@@ -18,6 +18,7 @@ __all__ = [
     "card_bytes_ok",
     "card_ok",
     "card_prefix",
+    "iban_digits_ok",
     "iban_ok",
     "ip_ok",
     "ipv4_ok",
@@ -169,21 +170,28 @@ _COUNTRY_NUMBERS = {country: country.translate(_LETTER_VALUES) for country in IB
 def iban_ok(iban: str) -> bool:
     """An IBAN without spaces, upper case: country length and mod-97 == 1."""
     country = iban[:2]
-    if IBAN_LENGTHS.get(country) != len(iban) or not iban[2:4].isdigit():
+    if IBAN_LENGTHS.get(country) != len(iban) or not iban.isalnum() or not iban.isascii():
         return False
-    if not iban.isalnum() or not iban.isascii():
+    return iban_digits_ok(country, iban[2:])
+
+
+def iban_digits_ok(country: str, rest: str) -> bool:
+    """The mod-97 test of :func:`iban_ok` for an IBAN known to be of the
+    right length, ASCII letters and digits: its country code and the rest
+    (check digits, then the account number)."""
+    check, account = rest[:2], rest[2:]
+    if not check.isdigit():
         return False
-    rest = iban[4:]
     # The country code's digits come from a table, and only letters at the
-    # start of the rest (a bank code: GB, NL, IE, ...) are translated: a
-    # translate through a dict costs about 40 ns a character.
-    if rest.isdigit():
-        number = rest + _COUNTRY_NUMBERS[country] + iban[2:4]
-    elif (digits := rest.lstrip(_UPPER)).isdigit():
-        letters = rest[: len(rest) - len(digits)]
-        number = letters.translate(_LETTER_VALUES) + digits + _COUNTRY_NUMBERS[country] + iban[2:4]
+    # start of the account number (a bank code: GB, NL, IE, ...) are
+    # translated: a translate through a dict costs about 40 ns a character.
+    if account.isdigit():
+        number = account + _COUNTRY_NUMBERS[country] + check
+    elif (digits := account.lstrip(_UPPER)).isdigit():
+        letters = account[: len(account) - len(digits)]
+        number = letters.translate(_LETTER_VALUES) + digits + _COUNTRY_NUMBERS[country] + check
     else:
-        number = (rest + iban[:4]).translate(_LETTER_VALUES)
+        number = (account + country + check).translate(_LETTER_VALUES)
     return int(number) % 97 == 1
 
 

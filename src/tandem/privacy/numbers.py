@@ -19,7 +19,7 @@ from itertools import compress, repeat
 from operator import not_
 
 from tandem.privacy.checks import CARD_HEADS, card_ok, card_prefix, ipv4_ok, luhn_all_ok, ssn_ok
-from tandem.privacy.iban import find_iban
+from tandem.privacy.iban import IBAN_WINDOW, find_iban
 from tandem.privacy.phones import NationalCheck, PhoneValidator, possible_after_code
 from tandem.privacy.shapes import (
     CARD_KIND,
@@ -202,7 +202,8 @@ class NumberDetector:
                     if not CLUSTER_RUN.match(text, start):
                         continue
                 elif self._iban:
-                    iban_end = find_iban(text, start - 2, out, ascii_text)
+                    ascii_window = ascii_text or b"?" not in shapes[start - 2 : start - 2 + IBAN_WINDOW]
+                    iban_end = find_iban(text, start - 2, out, ascii_window)
                     if iban_end:
                         covered = iban_end
                         continue
