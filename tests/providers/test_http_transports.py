@@ -306,3 +306,33 @@ def test_the_loop_client_is_the_default_unless_a_proxy_applies(monkeypatch: pyte
     assert isinstance(http_transport(config, HTTPOptions()), ReqwestTransport)  # reqwest honours the proxy
     monkeypatch.setenv("NO_PROXY", "10.0.0.5")
     assert isinstance(http_transport(config, HTTPOptions()), InLoopTransport)
+
+
+async def _big(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    await resp.prepare(request)
+    for i in range(64):
+        await resp.write(bytes([i]) * 32768)  # 2 MiB in all
+    return resp
+
+
+async def test_the_loop_client_stops_reading_while_a_slow_reader_lags() -> None:
+    """Backpressure: a reader that falls behind does not make the client buffer the whole body."""
+    app = web.Application()
+    app.router.add_post("/big", _big)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    transport = InLoopTransport("up", Timeouts())
+    resp = await transport.request(_post(f"http://127.0.0.1:{port}/big", stream=True))
+    got, most = bytearray(), 0
+    async for chunk in resp.iter_chunks():
+        got += chunk
+        await asyncio.sleep(0.002)  # a slow reader
+        most = max(most, resp._conn.queued if resp._conn is not None else 0)  # type: ignore[attr-defined]
+    await transport.aclose()
+    await runner.cleanup()
+    assert bytes(got) == b"".join(bytes([i]) * 32768 for i in range(64))
+    # Paused past the high-water mark (plus at most one socket read): never half of the 2 MiB.
+    assert 0 < most < 1024 * 1024

@@ -52,6 +52,11 @@ DRAIN_S = 2.0
 #: written as such a close crosses it would fail after it was sent, so
 #: connections are retired before that.
 IDLE_S = 4.0
+#: Bytes of body waiting for a slow reader at which the connection stops
+#: reading the socket (the upstream then waits in TCP), and below which it
+#: reads again.
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
 
 
 class _Lost(Exception):
@@ -69,6 +74,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.events: deque[Any] = deque()
+        #: Bytes of body in ``events``; above :data:`HIGH_WATER` reading pauses.
+        self.queued = 0
+        self._paused = False
         self.waiter: asyncio.Future[None] | None = None
         self.status = 0
         self.headers: CIMultiDict[str] = CIMultiDict()
@@ -119,6 +127,10 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if self._drained is None:
             self._push(body)
+            self.queued += len(body)
+            if self.queued > HIGH_WATER and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
             return
         self._drain_left -= len(body)
         if self._drain_left < 0:  # more than the end of a reply: not worth keeping
@@ -148,21 +160,41 @@ class _Connection(asyncio.Protocol):
 
     async def next_event(self) -> Any:
         """The next event of the exchange, waiting for it if need be."""
-        events = self.events
-        while not events:
+        while not self.events:
             self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await self.waiter
             finally:
                 self.waiter = None
-        return events.popleft()
+        return self.take()
+
+    def take(self) -> Any:
+        """The next queued event (there is one)."""
+        event = self.events.popleft()
+        if type(event) is bytes:
+            self.queued -= len(event)
+            if self._paused and self.queued < LOW_WATER:
+                self._resume()
+        return event
+
+    def clear(self) -> None:
+        """Drop the queued events (a reply the reader has left)."""
+        self.events.clear()
+        self.queued = 0
+        if self._paused:
+            self._resume()
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def drain(self, then: Callable[[_Connection], None]) -> None:
         """The reader has what it wanted; the rest of the reply (its last
         bytes, say the end of a chunked body) is discarded as it arrives, and
         ``then(self)`` runs when the reply ends. The connection closes if the
         rest is longer than :data:`DRAIN_BYTES` or takes over :data:`DRAIN_S`."""
-        self.events.clear()
+        self.clear()
         self._drained = then
         self._drain_left = DRAIN_BYTES
         self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_S, self.close)
@@ -257,9 +289,8 @@ class _Reply(HTTPResponse):
 
     async def _event(self, conn: _Connection, deadline: Deadline, waiting_for: str) -> bytes | None:
         """The next body chunk, or ``None`` at the end of the body."""
-        events = conn.events
-        if events:  # already here: no wait, no deadline to arm
-            event = events.popleft()
+        if conn.events:  # already here: no wait, no deadline to arm
+            event = conn.take()
         else:
             try:
                 with deadline:
@@ -343,7 +374,7 @@ class InLoopTransport(PooledTransport):
         if not conn.alive or self._closed:
             conn.close()
         elif conn.reusable:
-            conn.events.clear()
+            conn.clear()
             self._pool(conn, target.key)
         elif finished:
             key = target.key
