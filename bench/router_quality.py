@@ -17,7 +17,9 @@ Settings (APGR, CPT(50 %), CPT(80 %) of the strong/weak pair):
   all out-of-fold predictions);
 
 each for the tandem predictor, a TF-IDF + logistic regression baseline and a
-random router (mean of 20 draws). ``--split-seeds`` adds the tandem 50/50
+random router (mean of 20 draws). The tandem predictor also learns from the
+GSM8K file's answer columns at training time (soft labels, see
+``tandem.routing.learned.teacher``); the baselines read prompts and scores only. ``--split-seeds`` adds the tandem 50/50
 numbers for other split seeds: a test half of ~660 GSM8K prompts moves APGR
 by about +-0.02 from one seed to the next, so one seed alone proves little.
 """

@@ -3,9 +3,10 @@
 The format is the one of the RouteLLM evaluation files and of the
 ``router_train.csv`` that ``tandem bench`` writes: a ``prompt`` column, then
 one column per model holding ``True``/``False`` or a number. Columns that are
-not scores are skipped: ``<model>_response`` (a model's answer, which is not
-known at routing time) and any column with a value that is neither a boolean
-nor a number. An empty cell means "not measured" and is left out of training
+not scores are not models: ``<model>_response`` (a model's answer, which is
+not known at routing time; kept in :attr:`RoutingData.responses` for training
+only, see :mod:`tandem.routing.learned.teacher`) and any column with a value
+that is neither a boolean nor a number. An empty cell means "not measured" and is left out of training
 and evaluation for that model only.
 
 Scores are brought to [0, 1]: booleans become 1/0, numbers already in [0, 1]
@@ -20,7 +21,7 @@ import csv
 import math
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +37,24 @@ class RoutingData:
     """Prompts, model names and a ``(prompts, models)`` score matrix (NaN: not measured).
 
     ``groups`` names where each prompt came from (its file's stem), for
-    per-file splits and held-out-group evaluation.
+    per-file splits and held-out-group evaluation. ``responses`` holds, for
+    the models whose answer texts the files had, one text per prompt (``""``
+    where there was none): a training-time signal only.
     """
 
     prompts: list[str]
     models: list[str]
     scores: npt.NDArray[np.float64]
     groups: list[str]
+    responses: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.scores.shape != (len(self.prompts), len(self.models)):
             raise ValueError("scores must have one row per prompt and one column per model")
         if len(self.groups) != len(self.prompts):
             raise ValueError("groups must have one entry per prompt")
+        if any(len(texts) != len(self.prompts) for texts in self.responses.values()):
+            raise ValueError("responses must have one text per prompt")
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -61,6 +67,7 @@ class RoutingData:
             models=list(self.models),
             scores=self.scores[idx],
             groups=[self.groups[i] for i in idx],
+            responses={m: [texts[i] for i in idx] for m, texts in self.responses.items()},
         )
 
     def column(self, model: str) -> npt.NDArray[np.float64]:
@@ -96,8 +103,11 @@ def read_csv(path: str | Path, group: str | None = None) -> RoutingData:
         prompts: list[str] = []
         raw: dict[str, list[float]] = {c: [] for c in candidates}
         boolean = dict.fromkeys(candidates, True)
+        texts: dict[str, list[str]] = {c: [] for c in candidates if f"{c}_response" in header}
         for row in reader:
             prompts.append(row.get("prompt") or "")
+            for c, col in texts.items():
+                col.append(row.get(f"{c}_response") or "")
             for c in list(raw):
                 cell = _parse(row.get(c) or "")
                 if cell is None:  # text in a column: not a model score column
@@ -113,7 +123,8 @@ def read_csv(path: str | Path, group: str | None = None) -> RoutingData:
     if numeric:
         scores[:, numeric] = _normalize(scores[:, numeric])
     name = group if group is not None else path.stem
-    return RoutingData(prompts=prompts, models=models, scores=scores, groups=[name] * len(prompts))
+    responses = {m: texts[m] for m in models if m in texts}
+    return RoutingData(prompts=prompts, models=models, scores=scores, groups=[name] * len(prompts), responses=responses)
 
 
 def _normalize(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -142,7 +153,10 @@ def read_many(paths: Iterable[str | Path]) -> RoutingData:
 
 
 def concat(parts: Sequence[RoutingData]) -> RoutingData:
-    """One data set from several; models are the union (NaN where a part lacks one)."""
+    """One data set from several; models are the union (NaN where a part lacks one).
+
+    A model's responses are kept when some part has them (``""`` elsewhere).
+    """
     if not parts:
         raise ValueError("nothing to concatenate")
     models: list[str] = []
@@ -154,9 +168,11 @@ def concat(parts: Sequence[RoutingData]) -> RoutingData:
         for j, m in enumerate(part.models):
             block[:, models.index(m)] = part.scores[:, j]
         blocks.append(block)
+    answered = [m for m in models if any(m in part.responses for part in parts)]
     return RoutingData(
         prompts=[p for part in parts for p in part.prompts],
         models=models,
         scores=np.vstack(blocks),
         groups=[g for part in parts for g in part.groups],
+        responses={m: [t for part in parts for t in part.responses.get(m, [""] * len(part))] for m in answered},
     )

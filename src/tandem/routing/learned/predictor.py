@@ -27,6 +27,7 @@ import numpy.typing as npt
 from tandem.routing.learned.data import RoutingData, read_many
 from tandem.routing.learned.features import FEATURE_NAMES, extract, extract_many
 from tandem.routing.learned.linear import LinearModel, fit_linear
+from tandem.routing.learned.teacher import soft_targets
 from tandem.routing.learned.trees import TreeEnsemble, fit_trees
 
 __all__ = ["FORMAT", "QualityPredictor"]
@@ -72,6 +73,9 @@ class QualityPredictor:
 
         ``models`` picks and orders the models to learn (default: all columns
         of ``data``); each model is fitted on the prompts where it was measured.
+        When the data has the models' answer texts, their labels are softened
+        first (:mod:`~tandem.routing.learned.teacher`); the answers are not
+        needed to predict.
         """
         if not isinstance(data, RoutingData):
             data = read_many(data)
@@ -81,16 +85,18 @@ class QualityPredictor:
             raise ValueError(f"models not in the data: {', '.join(missing)}")
         if len(data) == 0 or not chosen:
             raise ValueError("nothing to train on: no prompts or no models")
-        targets = np.column_stack([data.column(m) for m in chosen])
+        labels = np.column_stack([data.column(m) for m in chosen])
         x = extract_many(data.prompts)
+        targets = soft_targets(data, chosen, x, labels, seed)
         info: dict[str, object] = {
             "prompts": len(data),
             "seed": seed,
             "groups": sorted(set(data.groups)),
             "mean_score": {
-                m: float(np.nanmean(targets[:, j])) if np.any(~np.isnan(targets[:, j])) else None
+                m: float(np.nanmean(labels[:, j])) if np.any(~np.isnan(labels[:, j])) else None
                 for j, m in enumerate(chosen)
             },
+            "soft_labels": bool(targets is not labels),
         }
         return cls(chosen, fit_linear(x, targets, seed), fit_trees(x, targets, seed), info)
 
