@@ -211,17 +211,38 @@ def test_shape_of_lowered_text_finds_the_same_clusters() -> None:
         assert [(m.span(), m.lastindex) for m in pattern.finditer(shape_of(lowered))] == expected, text
 
 
-def test_cue_search_window_finds_every_cue() -> None:
-    """The cue-word search starts _CUE_REACH characters before the end."""
-    from tandem.privacy.phones import _CUE_BEFORE, _CUE_REACH, _CUE_WORDS
+def test_reversed_cue_match_finds_every_cue() -> None:
+    """The cue words are matched on the reversed window before a number:
+    the same answer as searching the window for _CUE_BEFORE."""
+    from tandem.privacy.phones import _CUE_BEFORE, _CUE_BEFORE_REVERSED, _CUE_WORDS
 
     rng = random.Random(25)
-    fillers = [" ", "a", "x", ":", "-", "(", ")", "\n", "5", "\u0130", "\u00e9", "my ", "is ", *_CUE_WORDS]
+    fillers = [
+        " ",
+        "a",
+        "x",
+        ":",
+        "-",
+        "(",
+        ")",
+        "\n",
+        "5",
+        "\u0130",
+        "\u00e9",
+        "my ",
+        "is ",
+        "_",
+        *_CUE_WORDS,
+        "phones",
+    ]
+    found = 0
     for _ in range(30000):
         parts = [rng.choice(fillers) for _ in range(rng.randint(1, 14))]
         before = "".join(parts)[-48:].lower()
-        window = _CUE_BEFORE.search(before, max(0, len(before) - _CUE_REACH))
-        assert (window is None) == (_CUE_BEFORE.search(before) is None), before
+        expected = _CUE_BEFORE.search(before) is not None
+        assert (_CUE_BEFORE_REVERSED.match(before[::-1]) is not None) == expected, before
+        found += expected
+    assert found > 3000
 
 
 def _reference_iban(text: str, start: int) -> int:

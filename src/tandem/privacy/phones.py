@@ -62,9 +62,10 @@ _CUE_WORDS = (
 )  # fmt: skip
 _CUE_GAP = 24
 _CUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_CUE_WORDS)})\b[^0-9]{{0,{_CUE_GAP}}}\Z")
-# A cue before a number starts at most this far before the end of the
-# window: the search starts there (``\b`` still sees the character before).
-_CUE_REACH = max(map(len, _CUE_WORDS)) + _CUE_GAP
+# _CUE_BEFORE matched at the start of the reversed window: the gap first,
+# shortest first, so the usual cue right before the number is found in a
+# few steps, where a search tries every position of the window in turn.
+_CUE_BEFORE_REVERSED = re.compile(rf"[^0-9]{{0,{_CUE_GAP}}}?\b(?:{'|'.join(w[::-1] for w in _CUE_WORDS)})\b")
 _CUE_AFTER = re.compile(r"[^\w\n]{0,3}(?:office|mobile|cell|fax|home|work|desk|phone)\b")
 # Dates (with an optional time after), 1.234.567, and dotted quads.
 _OTHER_NUMBER = re.compile(
@@ -348,8 +349,7 @@ class PhoneValidator:
 
 
 def _has_cue(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - 48) : start].lower()
-    if _CUE_BEFORE.search(before, max(0, len(before) - _CUE_REACH)):
+    if _CUE_BEFORE_REVERSED.match(text[max(0, start - 48) : start].lower()[::-1]):
         return True
     return _CUE_AFTER.match(text[end : end + 16].lower()) is not None
 
