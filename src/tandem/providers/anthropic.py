@@ -197,6 +197,7 @@ class AnthropicProvider(Provider):
                     elif (text := tr.text_chunk(chunk)) is not None:
                         yield text
                 if state.done:
+                    await resp.finish()  # the rest is the body's end: the connection may be reused
                     return
             raise self._malformed("a stream that ended before the message was complete")
         finally:
