@@ -336,3 +336,47 @@ async def test_the_loop_client_stops_reading_while_a_slow_reader_lags() -> None:
     assert bytes(got) == b"".join(bytes([i]) * 32768 for i in range(64))
     # Paused past the high-water mark (plus at most one socket read): never half of the 2 MiB.
     assert 0 < most < 1024 * 1024
+
+
+async def test_the_loop_client_reads_a_body_that_ends_when_the_server_closes() -> None:
+    """An HTTP/1.0-style reply with neither Content-Length nor chunking: the close ends the body."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: 0\n\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"data: [DONE]\n\n")
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = InLoopTransport("up", Timeouts())
+    for _ in range(2):  # the closed connection is not reused
+        resp = await transport.request(_post(f"http://127.0.0.1:{port}/x", stream=True))
+        assert resp.status == 200
+        assert b"".join([c async for c in resp.iter_chunks()]) == b"data: 0\n\ndata: [DONE]\n\n"
+    await transport.aclose()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_the_loop_client_reports_a_connection_lost_mid_body() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 0\n\n\r\n")
+        await writer.drain()
+        writer.close()  # before the terminating chunk
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = InLoopTransport("up", Timeouts())
+    resp = await transport.request(_post(f"http://127.0.0.1:{port}/x", stream=True))
+    chunks = []
+    with pytest.raises(UpstreamError, match="closed the connection") as exc:
+        async for chunk in resp.iter_chunks():
+            chunks.append(chunk)
+    assert chunks == [b"data: 0\n\n"] and not isinstance(exc.value, UpstreamTimeout)
+    await transport.aclose()
+    server.close()
+    await server.wait_closed()
