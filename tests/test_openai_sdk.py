@@ -30,6 +30,11 @@ models:
     model: ok
     base_url: {base}
     capabilities: [chat, embeddings]
+  - name: up-no-usage                # an upstream that ignores stream_options
+    provider: openai
+    model: ok
+    base_url: {base}
+    options: {{stream_usage: false}}
   - name: up-429
     provider: openai
     model: status-429
@@ -110,6 +115,29 @@ def test_streaming_from_real_http_upstream(client: openai.OpenAI, upstream: Upst
     assert text == "echo: hello there"
     assert upstream.requests[-1]["model"] == "ok"
     assert upstream.requests[-1]["stream"] is True
+
+
+def test_streamed_usage_is_counted_when_the_upstream_sends_none(client: openai.OpenAI, upstream: Upstream) -> None:
+    stream = client.chat.completions.create(
+        model="up-no-usage",
+        messages=[{"role": "user", "content": "hello there"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "stream_options" not in upstream.requests[-1]  # nothing asked upstream, nothing sent back
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hello there"
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.completion_tokens == len([c for c in chunks if c.choices]) > 0
+    assert last.usage.prompt_tokens > 0 and last.id == chunks[0].id
+    # Without include_usage no usage chunk comes.
+    plain = list(
+        client.chat.completions.create(
+            model="up-no-usage", messages=[{"role": "user", "content": "hello there"}], stream=True
+        )
+    )
+    assert all(c.usage is None for c in plain) and all(c.choices for c in plain)
 
 
 def test_tool_call_round_trip(client: openai.OpenAI) -> None:

@@ -321,6 +321,7 @@ class Gateway:
             assert call.model is not None
             restorer = _StreamRestore(protection) if protection.restores(self._models[call.model].privacy) else None
             chunk: dict[str, Any] | None = first
+            last: dict[str, Any] = first
             usage_seen = False
             counted = 0
             while chunk is not None:
@@ -336,9 +337,15 @@ class Gateway:
                     yield chunk
                 elif call.include_usage and chunk.get("usage"):
                     yield chunk
+                last = chunk
                 chunk = await anext(agen, None)
             if not usage_seen:
+                # The upstream sent no usage (some servers ignore stream_options):
+                # count as the ledger does, and give a client that asked for
+                # usage its final usage chunk all the same.
                 call.usage = Usage(call.estimated_prompt_tokens(), counted)
+                if call.include_usage:
+                    yield _usage_chunk(last, call.usage)
         except TandemError as exc:
             call.status, call.error = exc.status_code, exc.code
             raise
@@ -349,6 +356,14 @@ class Gateway:
             if agen is not None:
                 await agen.aclose()
             self._finish(call)
+
+
+def _usage_chunk(last: dict[str, Any], usage: Usage) -> dict[str, Any]:
+    """The final chunk of a stream whose client asked for usage: no choices, the usage."""
+    out: dict[str, Any] = {k: last[k] for k in ("id", "object", "created", "model", "system_fingerprint") if k in last}
+    out["choices"] = []
+    out["usage"] = usage.to_dict()
+    return out
 
 
 class _StreamRestore:

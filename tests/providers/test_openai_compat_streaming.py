@@ -163,7 +163,8 @@ async def test_stream_include_usage_overrides_client_false() -> None:
 
 async def test_stream_usage_option_false_omits_stream_options() -> None:
     provider, mock = make(MockResponse(200, sse("[DONE]")), options={"stream_usage": False})
-    _ = [c async for c in provider.stream("chat", CHAT)]
+    # Even the client's own stream_options stay home: the server does not know them.
+    _ = [c async for c in provider.stream("chat", {**CHAT, "stream_options": {"include_usage": True}})]
     sent = mock.json_bodies()[0]
     assert sent["stream"] is True
     assert "stream_options" not in sent

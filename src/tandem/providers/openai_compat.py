@@ -90,7 +90,9 @@ class OpenAICompatProvider(Provider):
 
     async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
         body = {**body, "stream": True}
-        if self.options.stream_usage and endpoint != "embeddings":
+        if not self.options.stream_usage:
+            body.pop("stream_options", None)  # the server does not know it (a client may have set it)
+        elif endpoint != "embeddings":
             body["stream_options"] = {"include_usage": True}
         req = HTTPRequest("POST", self._urls[endpoint], self._stream_headers, orjson.dumps(body), stream=True)
         resp = await self.transport.request(req)
