@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import openai
@@ -93,14 +94,17 @@ def test_plain_chat_reports_model_and_cost(client: openai.OpenAI) -> None:
     assert float(raw.headers["x-tandem-cost-usd"]) == pytest.approx((6 * 10 + 6 * 30) / 1e6)
 
 
-def test_streaming_chat_with_usage(client: openai.OpenAI) -> None:
+def _streamed(client: openai.OpenAI, model: str, text: str, *, usage: bool = True) -> list[Any]:
+    """The chunks of a streamed chat request (asking for usage unless told not to)."""
+    extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if usage else {}
     stream = client.chat.completions.create(
-        model="small",
-        messages=[{"role": "user", "content": "one two three"}],
-        stream=True,
-        stream_options={"include_usage": True},
+        model=model, messages=[{"role": "user", "content": text}], stream=True, **extra
     )
-    chunks = list(stream)
+    return list(stream)
+
+
+def test_streaming_chat_with_usage(client: openai.OpenAI) -> None:
+    chunks = _streamed(client, "small", "one two three")
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "You said: one two three"
     assert len([c for c in chunks if c.choices]) > 3
@@ -118,13 +122,7 @@ def test_streaming_from_real_http_upstream(client: openai.OpenAI, upstream: Upst
 
 
 def test_streamed_usage_is_counted_when_the_upstream_sends_none(client: openai.OpenAI, upstream: Upstream) -> None:
-    stream = client.chat.completions.create(
-        model="up-no-usage",
-        messages=[{"role": "user", "content": "hello there"}],
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    chunks = list(stream)
+    chunks = _streamed(client, "up-no-usage", "hello there")
     assert "stream_options" not in upstream.requests[-1]  # nothing asked upstream, nothing sent back
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hello there"
     last = chunks[-1]
@@ -132,11 +130,7 @@ def test_streamed_usage_is_counted_when_the_upstream_sends_none(client: openai.O
     assert last.usage.completion_tokens == len([c for c in chunks if c.choices]) > 0
     assert last.usage.prompt_tokens > 0 and last.id == chunks[0].id
     # Without include_usage no usage chunk comes.
-    plain = list(
-        client.chat.completions.create(
-            model="up-no-usage", messages=[{"role": "user", "content": "hello there"}], stream=True
-        )
-    )
+    plain = _streamed(client, "up-no-usage", "hello there", usage=False)
     assert all(c.usage is None for c in plain) and all(c.choices for c in plain)
 
 
