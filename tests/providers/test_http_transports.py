@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import ssl
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -380,3 +383,46 @@ async def test_the_loop_client_reports_a_connection_lost_mid_body() -> None:
     await transport.aclose()
     server.close()
     await server.wait_closed()
+
+
+@pytest.fixture
+async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (made by openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    app = web.Application()
+    app.router.add_post("/sse", _sse)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+    yield f"https://127.0.0.1:{port}", cert
+    await runner.cleanup()
+
+
+async def test_the_loop_client_speaks_tls_and_checks_the_certificate(
+    tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = tls_server
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    untrusted = InLoopTransport("up", Timeouts())
+    with pytest.raises(UpstreamConnectError) as exc:  # a certificate nobody vouches for: no connection
+        await untrusted.request(_post(url + "/sse", stream=True))
+    assert "127.0.0.1" not in str(exc.value)
+    await untrusted.aclose()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted the usual OpenSSL way
+    transport = InLoopTransport("up", Timeouts())
+    for _ in range(2):
+        resp = await transport.request(_post(url + "/sse", stream=True))
+        assert resp.status == 200
+        assert b"".join([c async for c in resp.iter_chunks()]) == b"data: 0\n\ndata: [DONE]\n\n"
+    await transport.aclose()
