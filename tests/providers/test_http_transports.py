@@ -426,3 +426,16 @@ async def test_the_loop_client_speaks_tls_and_checks_the_certificate(
         assert resp.status == 200
         assert b"".join([c async for c in resp.iter_chunks()]) == b"data: 0\n\ndata: [DONE]\n\n"
     await transport.aclose()
+
+
+async def test_the_loop_client_waits_for_a_free_connection_within_the_first_byte_timeout(server: str) -> None:
+    transport = InLoopTransport("up", Timeouts(first_byte=0.3), max_connections=1)
+    held = await transport.request(_post(server + "/stall", stream=True))  # takes the only connection
+    start = time.perf_counter()
+    with pytest.raises(UpstreamTimeout, match="free connection"):
+        await transport.request(_post(server + "/json"))
+    assert time.perf_counter() - start < 2
+    await held.aclose()  # gives it back: the next request gets through
+    resp = await transport.request(_post(server + "/json"))
+    assert resp.status == 429 and b"echo" in await resp.read()
+    await transport.aclose()

@@ -397,7 +397,14 @@ class InLoopTransport(PooledTransport):
         ).encode("latin-1")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_connections)
-        await self._slots.acquire()
+        if self._slots.locked():  # every connection busy: wait, within the first-byte timeout
+            try:
+                with Deadline(self.timeouts.first_byte):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise self.timeout_error("waiting for a free connection") from None
+        else:
+            await self._slots.acquire()
         conn: _Connection | None = None
         try:
             conn = self._pooled(target) or await self._connect(target)
