@@ -254,12 +254,12 @@ def _header_lines(headers: Mapping[str, str]) -> str:
 class _Reply(HTTPResponse):
     """A reply whose head has arrived; its body is read from the connection."""
 
-    __slots__ = ("_conn", "_owner", "_slot", "headers", "status")
+    __slots__ = ("_conn", "_owner", "_target", "headers", "status")
 
     def __init__(self, conn: _Connection, owner: InLoopTransport, target: _Target) -> None:
         self._conn: _Connection | None = conn
         self._owner = owner
-        self._slot = target
+        self._target = target
         self.status = conn.status
         self.headers = conn.headers
 
@@ -310,7 +310,7 @@ class _Reply(HTTPResponse):
     def _release(self, *, finished: bool = False) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            self._owner.release(self._slot, conn, finished=finished)
+            self._owner.release(self._target, conn, finished=finished)
 
 
 class InLoopTransport(PooledTransport):
