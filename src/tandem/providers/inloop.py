@@ -40,8 +40,10 @@ from tandem.providers.transport import HTTPRequest, HTTPResponse, PooledTranspor
 
 __all__ = ["InLoopTransport"]
 
-#: Marks the end of the response head in a connection's event queue.
+#: Mark the end of the response head, and a connection that ended (or sent
+#: bytes that are not HTTP) before the reply did, in a connection's events.
 _HEAD = object()
+_LOST = object()
 #: A reader that has all it wanted (a stream's ``[DONE]``) leaves the rest
 #: of the reply to the connection: at most this many bytes, within this many
 #: seconds, or the connection is closed instead of reused.
@@ -59,15 +61,11 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class _Lost(Exception):
-    """The connection ended (or sent bytes that are not HTTP) before the reply did."""
-
-
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: one exchange at a time, its events queued in order.
 
     Events: ``_HEAD`` once the head is parsed, then each body chunk as bytes,
-    then ``None`` when the reply is complete, or a :class:`_Lost`.
+    then ``None`` when the reply is complete, or ``_LOST``.
     """
 
     def __init__(self) -> None:
@@ -101,7 +99,7 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            self._fail("the upstream sent a reply that is not HTTP/1.1")
+            self._fail()  # not HTTP/1.1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
@@ -111,7 +109,7 @@ class _Connection(asyncio.Protocol):
                 self._in_reply = False
                 self._push(None)
             else:
-                self._push(_Lost("connection lost"))
+                self._push(_LOST)
 
     # --- httptools callbacks -------------------------------------------------
 
@@ -218,9 +216,9 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _fail(self, why: str) -> None:
+    def _fail(self) -> None:
         self._in_reply = False
-        self._push(_Lost(why))
+        self._push(_LOST)
         self.close()
 
 
@@ -297,7 +295,7 @@ class _Reply(HTTPResponse):
                     event = await conn.next_event()
             except TimeoutError:
                 raise self._owner.timeout_error(waiting_for) from None
-        if isinstance(event, _Lost):
+        if event is _LOST:
             raise self._owner.broken_error()
         return event  # type: ignore[no-any-return]
 
@@ -360,7 +358,7 @@ class InLoopTransport(PooledTransport):
                     old.close()
                 idle.clear()
                 return None
-            if conn.alive and conn.transport is not None and not conn.transport.is_closing():
+            if conn.alive:  # False once closed, by either side
                 return conn
         return None
 
@@ -414,7 +412,7 @@ class InLoopTransport(PooledTransport):
                     event = await conn.next_event()
             except TimeoutError:
                 raise self.timeout_error("waiting for the first byte") from None
-            if isinstance(event, _Lost):
+            if event is _LOST:
                 raise self.broken_error()
         except BaseException:
             if conn is not None:
