@@ -8,17 +8,9 @@ import time
 import pytest
 
 from tandem.privacy import PrivacyGuard
+from tests.privacy.helpers import found
 
 ZW = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
-
-
-@pytest.fixture(scope="module")
-def guard() -> PrivacyGuard:
-    return PrivacyGuard()
-
-
-def found(guard: PrivacyGuard, text: str) -> list[tuple[str, str]]:
-    return [(s.entity_type, text[s.start : s.end]) for s in guard.scan(text)]
 
 
 def interleave(value: str, sep: str) -> str:

@@ -8,15 +8,7 @@ import pytest
 
 from tandem.privacy import PrivacyGuard, Span
 from tandem.privacy.checks import card_ok, iban_ok, luhn_ok, ssn_ok
-
-
-@pytest.fixture(scope="module")
-def guard() -> PrivacyGuard:
-    return PrivacyGuard()
-
-
-def found(guard: PrivacyGuard, text: str) -> list[tuple[str, str]]:
-    return [(s.entity_type, text[s.start : s.end]) for s in guard.scan(text)]
+from tests.privacy.helpers import found
 
 
 def with_check_digit(body: str) -> str:
