@@ -11,7 +11,9 @@ take the slower non-ASCII path), or the repo's small fixture when that file
 is absent. Then ``PrivacyGuard.scan`` is timed; the table reports the median over repeats,
 as wall time and as the thread's CPU time (the second is steadier when other
 processes share the machine). The target is at most 50 µs/KB with the
-default detectors.
+default detectors. The header says whether the scanner's modules ran
+compiled (mypyc, as ``scripts/setup.sh`` installs them) or as Python
+(``TANDEM_PURE_PYTHON=1``, or sources edited since the build).
 
 Each text is scanned once before it is timed: the phone validator compiles
 a group of number patterns (by first digit and length) the first time a
@@ -35,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tandem.privacy import PrivacyGuard
+from tandem.privacy import BUILD, PrivacyGuard
 
 PROSE = [
     "The quarterly report shows revenue grew 12% to $4.5 million in 2023, driven by strong demand "
@@ -196,12 +198,13 @@ def main() -> None:
     rows.append({"text": "chat request, 24 messages", "kb": round(size / 1024, 1), "entities": found,
                  "wall_us_per_kb": round(wall, 1), "cpu_us_per_kb": round(cpu, 1)})  # fmt: skip
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"scanner": BUILD.mode, "rows": rows}, indent=2))
         return
     title = "default detectors + spaCy NER" if args.ner else "default detectors"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"Privacy guard scan speed ({title}), median µs per KB")
     print(f"({os.cpu_count()} CPUs, load average {load} when finished)")
+    print(f"Scanner modules: {BUILD.mode} ({BUILD.reason})")
     print(f"First scan of a fresh guard (10 KB dataset text, compiles phone pattern groups): {first_scan_ms:.0f} ms\n")
     print("| text | size | entities found | wall µs/KB | CPU µs/KB |")
     print("|---|---:|---:|---:|---:|")

@@ -6,6 +6,10 @@ upstream, and restores the reply with :meth:`Redaction.restore` or, for a
 streamed reply, :meth:`Redaction.restorer`.
 """
 
+# Decides, before any scanner module loads, whether the compiled ones are current.
+from tandem.privacy.native import BUILD
+
+# isort: split
 from tandem.privacy.guard import PrivacyGuard
 from tandem.privacy.ner import NerUnavailable
 from tandem.privacy.phones import DEFAULT_PHONE_REGIONS
@@ -28,6 +32,7 @@ from tandem.privacy.spans import (
 from tandem.privacy.stream import StreamRestorer
 
 __all__ = [
+    "BUILD",
     "CREDIT_CARD",
     "DEFAULT_ENTITIES",
     "DEFAULT_PHONE_REGIONS",
