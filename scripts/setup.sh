@@ -3,7 +3,8 @@
 # (llama-cpp-python has no prebuilt wheel here: ~7 minutes on 2 cores); pip
 # caches the wheel, so later runs take seconds. The install also compiles the
 # privacy scanner with mypyc (setup.py, ~40 s); it is redone only when
-# pyproject.toml, setup.py or the scanner's sources change (a stamp in .venv).
+# pyproject.toml, setup.py or the scanner's sources change (a stamp in .venv;
+# rm .venv/.tandem-setup* forces a reinstall).
 # Usage: scripts/setup.sh [EXTRAS]   e.g. scripts/setup.sh test
 set -euo pipefail
 cd "$(dirname "$0")/.."
