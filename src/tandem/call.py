@@ -58,7 +58,9 @@ class ProviderResult:
 
 #: A streamed reply: OpenAI ``chat.completion.chunk`` (or ``text_completion``)
 #: dicts. The provider ends it with a chunk carrying ``usage`` whenever it can.
-ProviderStream = AsyncGenerator[dict[str, Any], None]
+#: Asked for pass-through, it may yield an event's JSON as the upstream's bytes
+#: instead, when nothing in it needs reading (``http_common.passes_through``).
+ProviderStream = AsyncGenerator[dict[str, Any] | bytes, None]
 
 
 @dataclass(slots=True)

@@ -11,13 +11,14 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from tandem.accounting import Accountant, NoAccounting
-from tandem.call import Call, Endpoint, KeyInfo, ProviderResult, Usage
+from tandem.call import Call, Endpoint, KeyInfo, ProviderResult, ProviderStream, Usage
 from tandem.config import CascadeConfig, Config, ModelConfig, RouteConfig
 from tandem.deadline import Deadline
 from tandem.errors import (
@@ -145,8 +146,11 @@ class Gateway:
         call.model = model.name
         call.provider = model.provider
 
-    async def _run(self, call: Call, order: list[str], protection: Protection, streaming: bool) -> Any:
-        """Try the order with retries and fallback; returns a result or an open stream."""
+    async def _run(
+        self, call: Call, order: list[str], protection: Protection, streaming: bool, passthrough: bool = False
+    ) -> Any:
+        """Try the order with retries and fallback; returns a result or an open stream
+        (whose chunks may pass through as bytes, see :meth:`stream_events`)."""
         last: TandemError | None = None
         for index, name in enumerate(order):
             model, provider = self._models[name], self.providers[name]
@@ -161,7 +165,9 @@ class Gateway:
                 body = self._body(call, model, protection)
                 try:
                     if streaming:
-                        result: Any = await self._open_stream(provider, call, body, model)
+                        # Chunks pass through unread unless placeholders must be restored in them.
+                        raw = passthrough and not protection.restores(model.privacy)
+                        result: Any = await self._open_stream(provider, call, body, model, raw)
                     else:
                         with Deadline(model.timeouts.total):
                             result = await provider.send(call.endpoint, body)
@@ -238,10 +244,11 @@ class Gateway:
         raise NoCandidate("The cascade has no candidate left.")  # pragma: no cover - ladder is never empty
 
     async def _open_stream(
-        self, provider: Provider, call: Call, body: dict[str, Any], model: ModelConfig
-    ) -> tuple[AsyncGenerator[dict[str, Any], None], dict[str, Any]]:
+        self, provider: Provider, call: Call, body: dict[str, Any], model: ModelConfig, passthrough: bool
+    ) -> tuple[ProviderStream, dict[str, Any] | bytes]:
         """Start a stream and wait for its first chunk (errors before it can be retried)."""
-        agen = provider.stream(call.endpoint, body)
+        agen = provider.stream(call.endpoint, body, passthrough=passthrough)
+        first: dict[str, Any] | bytes
         try:
             with Deadline(model.timeouts.first_byte):
                 first = await agen.__anext__()
@@ -313,18 +320,34 @@ class Gateway:
         they end the stream with the error raised to the caller (the HTTP
         layer sends an error event and never ``[DONE]``).
         """
-        agen: AsyncGenerator[dict[str, Any], None] | None = None
+        async with aclosing(self.stream_events(call, passthrough=False)) as events:
+            async for chunk in events:
+                yield chunk if isinstance(chunk, dict) else orjson.loads(chunk)
+
+    async def stream_events(self, call: Call, passthrough: bool = True) -> ProviderStream:
+        """:meth:`stream`, where a chunk that nothing here needs to read or
+        change (no placeholder to restore in the reply, no usage, no error)
+        may come as the upstream's JSON bytes, for the HTTP layer to write
+        as they are: no parse and no serialization per streamed token."""
+        agen: ProviderStream | None = None
         try:
             protection, order, _ = await self._prepare(call)
-            agen, first = await self._run(call, order, protection, streaming=True)
+            agen, first = await self._run(call, order, protection, streaming=True, passthrough=passthrough)
             call.first_token_s = time.perf_counter() - call.started
             assert call.model is not None
             restorer = _StreamRestore(protection) if protection.restores(self._models[call.model].privacy) else None
-            chunk: dict[str, Any] | None = first
-            last: dict[str, Any] = first
+            chunk: dict[str, Any] | bytes | None = first
+            last: dict[str, Any] | bytes = first
             usage_seen = False
             counted = 0
             while chunk is not None:
+                if type(chunk) is bytes:  # passed through: has choices, no usage (http_common.passes_through)
+                    counted += 1
+                    yield chunk
+                    last = chunk
+                    chunk = await anext(agen, None)
+                    continue
+                assert isinstance(chunk, dict)
                 if chunk.get("usage"):
                     call.usage = Usage.from_dict(chunk["usage"])
                     usage_seen = True
@@ -345,7 +368,7 @@ class Gateway:
                 # usage its final usage chunk all the same.
                 call.usage = Usage(call.estimated_prompt_tokens(), counted)
                 if call.include_usage:
-                    yield _usage_chunk(last, call.usage)
+                    yield _usage_chunk(last if isinstance(last, dict) else orjson.loads(last), call.usage)
         except TandemError as exc:
             call.status, call.error = exc.status_code, exc.code
             raise

@@ -137,6 +137,28 @@ async def test_stream_split_at_arbitrary_boundaries(crlf: bool, sizes: tuple[int
     assert mock.responses[0].closed  # type: ignore[attr-defined]
 
 
+async def test_pass_through_yields_content_chunks_as_the_upstream_bytes() -> None:
+    body = sse(*STREAM_EVENTS, "[DONE]")
+    headers = {"content-type": "text/event-stream"}
+    provider, _ = make(MockResponse(200, pieces(body, (4096,)), headers))
+    got = [c async for c in provider.stream("chat", CHAT, passthrough=True)]
+    # Content and finish chunks as written (json.dumps spacing); the usage chunk parsed.
+    assert got[:-1] == [json.dumps(event).encode() for event in STREAM_EVENTS[:-1]]
+    assert got[-1] == USAGE_CHUNK
+    provider, _ = make(MockResponse(200, pieces(body, (4096,)), headers))
+    assert [c async for c in provider.stream("chat", CHAT)] == STREAM_EVENTS
+
+
+async def test_pass_through_still_ends_a_stream_on_an_error_event() -> None:
+    body = sse(chunk({"content": "Hel"}), {"error": {"message": "overloaded"}})
+    provider, _ = make(MockResponse(200, [body], {"content-type": "text/event-stream"}))
+    got: list[Any] = []
+    with pytest.raises(UpstreamError, match="overloaded"):
+        async for c in provider.stream("chat", CHAT, passthrough=True):
+            got.append(c)
+    assert got == [json.dumps(chunk({"content": "Hel"})).encode()]
+
+
 async def test_stream_request_shape() -> None:
     provider, mock = make(MockResponse(200, sse("[DONE]")), model="gpt-4o-mini")
     body = {**CHAT, "temperature": 0.1, "custom": True}

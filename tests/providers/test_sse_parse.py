@@ -3,10 +3,14 @@ one-event-per-chunk fast path and through the line-by-line parse."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 
-from tandem.providers.http_common import iter_sse
+import orjson
+import pytest
+
+from tandem.providers.http_common import iter_sse, passes_through
 
 STREAMS = [
     # OpenAI-style: one data line per event.
@@ -47,3 +51,35 @@ async def test_parsed_values() -> None:
     assert await _events(STREAMS[0]) == [(None, b'{"a":1}'), (None, b'{"b":"x y"}'), (None, b"[DONE]")]
     assert await _events(STREAMS[1]) == [("message_start", b"{}"), (None, b"one\ntwo"), (None, b"")]
     assert await _events(STREAMS[2]) == [(None, b"{}"), (None, b" spaced"), (None, b"tail")]
+
+
+_CONTENT = {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        orjson.dumps(_CONTENT),  # compact, as vLLM writes
+        json.dumps(_CONTENT).encode(),  # Python's spacing, as llama.cpp's Python server writes
+        orjson.dumps({**_CONTENT, "x_vendor": {"latency_ms": 3}}),  # unknown members go along as they are
+    ],
+)
+def test_content_chunks_pass_through(data: bytes) -> None:
+    assert passes_through(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        orjson.dumps({**_CONTENT, "usage": None}),  # usage is read (and dropped when the client did not ask)
+        orjson.dumps({**_CONTENT, "choices": [], "usage": {"prompt_tokens": 1}}),
+        orjson.dumps({"error": {"message": "overloaded"}}),
+        orjson.dumps({"choices": []}),  # nothing to count: the gateway drops it
+        orjson.dumps([_CONTENT]),  # not an object
+        b'{"choices" : [ {"delta": {}}]}',  # other spacing: parsed, to be safe
+        b"[DONE]",
+        orjson.dumps({**_CONTENT, "choices": [{"index": 0, "delta": {"content": "error"}}]}),  # errs towards parsing
+    ],
+)
+def test_other_events_are_parsed(data: bytes) -> None:
+    assert not passes_through(data)

@@ -18,14 +18,14 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 
 from tandem.api.openai import call_headers, hints_from_headers, token_from_headers
-from tandem.call import Call, Endpoint
+from tandem.call import Call, Endpoint, ProviderStream
 from tandem.errors import InvalidRequest, RequestTooLarge, TandemError
 from tandem.gateway import Gateway
 from tandem.protocol import SSE_DONE, ChatCompletionRequest, CompletionRequest, EmbeddingRequest, decode_request
@@ -100,7 +100,7 @@ class OpenAIEndpoint:
                 result = await gateway.complete(call)
                 await _send_json(send, 200, orjson.dumps(result.body), call_headers(call))
                 return
-            chunks = gateway.stream(call)
+            chunks = gateway.stream_events(call)
             # Pull the first chunk before answering, so that errors before it
             # get a proper HTTP status instead of a 200 stream with an error.
             first = await anext(chunks, None)
@@ -131,9 +131,12 @@ class OpenAIEndpoint:
 
 
 async def _stream(
-    receive: Receive, send: Send, call: Call, first: dict[str, Any] | None, chunks: AsyncGenerator[dict[str, Any], None]
+    receive: Receive, send: Send, call: Call, first: dict[str, Any] | bytes | None, chunks: ProviderStream
 ) -> None:
-    """Write the stream as server-sent events; stop the upstream if the client leaves."""
+    """Write the stream as server-sent events; stop the upstream if the client leaves.
+
+    Chunks come as dicts, or as the upstream's JSON bytes when they pass
+    through unchanged (:meth:`Gateway.stream_events`)."""
     task = asyncio.current_task()
     assert task is not None
     gone = finished = False
@@ -150,13 +153,9 @@ async def _stream(
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, *_encode(call_headers(call))]})
     try:
         if first is not None:
-            await send(
-                {"type": "http.response.body", "body": b"data: " + orjson.dumps(first) + b"\n\n", "more_body": True}
-            )
+            await send({"type": "http.response.body", "body": _event(first), "more_body": True})
         async for chunk in chunks:
-            await send(
-                {"type": "http.response.body", "body": b"data: " + orjson.dumps(chunk) + b"\n\n", "more_body": True}
-            )
+            await send({"type": "http.response.body", "body": _event(chunk), "more_body": True})
         finished = True
         summary = {"model": call.model, "provider": call.provider, "cost_usd": round(call.cost_usd, 10)}
         tail = b": tandem " + orjson.dumps(summary) + b"\n\n" + SSE_DONE
@@ -172,6 +171,11 @@ async def _stream(
         watcher.cancel()
         await chunks.aclose()
     await send({"type": "http.response.body", "body": tail})
+
+
+def _event(chunk: dict[str, Any] | bytes) -> bytes:
+    """One server-sent event of a chunk (already JSON when passed through)."""
+    return b"data: " + (chunk if type(chunk) is bytes else orjson.dumps(chunk)) + b"\n\n"
 
 
 ENDPOINTS: dict[str, OpenAIEndpoint] = {

@@ -170,7 +170,7 @@ class AnthropicProvider(Provider):
             raise self._malformed("an unexpected reply") from exc
         return ProviderResult(out, usage)
 
-    async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
+    async def stream(self, endpoint: Endpoint, body: dict[str, Any], *, passthrough: bool = False) -> ProviderStream:
         payload = {**self._request_body(endpoint, body), "stream": True}
         req = HTTPRequest("POST", self._url, self._stream_headers, orjson.dumps(payload), stream=True)
         resp = await self.transport.request(req)

@@ -51,9 +51,13 @@ class Provider(ABC):
         """
 
     @abstractmethod
-    def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
+    def stream(self, endpoint: Endpoint, body: dict[str, Any], *, passthrough: bool = False) -> ProviderStream:
         """Make one streamed call, yielding OpenAI-format chunk dicts.
 
+        With ``passthrough``, a provider that relays an OpenAI-format stream
+        may yield a chunk as the upstream's JSON bytes instead of a dict,
+        for chunks that carry choices and no ``usage`` or ``error`` (the
+        caller then must not need to change them); others ignore it.
         The last chunk carries ``usage`` whenever the upstream reports it.
         Errors before the first chunk and mid-stream raise a
         :class:`tandem.errors.TandemError`. Closing the iterator early

@@ -178,7 +178,7 @@ class FakeProvider(Provider):
         }
         return ProviderResult(reply, usage)
 
-    async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
+    async def stream(self, endpoint: Endpoint, body: dict[str, Any], *, passthrough: bool = False) -> ProviderStream:
         result = await self.send(endpoint, body)
         reply = result.body
         base: dict[str, Any] = {"id": reply["id"], "created": reply["created"], "model": reply["model"]}

@@ -24,7 +24,7 @@ from tandem.providers.base import ProviderOptions
 from tandem.providers.inloop import InLoopTransport
 from tandem.providers.transport import AiohttpTransport, Transport
 
-__all__ = ["HTTPOptions", "SSEEvent", "http_transport", "iter_sse", "status_error"]
+__all__ = ["HTTPOptions", "SSEEvent", "http_transport", "iter_sse", "passes_through", "status_error"]
 
 _MAX_MESSAGE = 500
 
@@ -120,6 +120,26 @@ def status_error(provider: str, status: int, body: bytes, headers: Mapping[str, 
     if status in (504, 524):
         return UpstreamTimeout(f"Upstream {provider} timed out{suffix}", provider=provider)
     return UpstreamError(f"Upstream {provider} failed with status {status}{suffix}", provider=provider)
+
+
+def passes_through(data: bytes) -> bool:
+    """Whether a streamed event's JSON can go to the client as the upstream wrote it.
+
+    It must be an object with at least one choice and no ``usage`` or
+    ``error`` member, which the gateway reads. The test is on the bytes,
+    without parsing them, and errs one way only: a member named so, a value
+    spelled so (``"content":"error"``) or other spacing than ``"choices":[{``
+    and ``"choices": [{`` send the event the parsed way, which costs only
+    the parse. OpenAI, vLLM and llama.cpp's server write their content
+    chunks so.
+    """
+    return (
+        data[:1] == b"{"
+        and data[-1:] == b"}"
+        and (b'"choices":[{' in data or b'"choices": [{' in data)
+        and b'"usage"' not in data
+        and b'"error"' not in data
+    )
 
 
 class SSEEvent:

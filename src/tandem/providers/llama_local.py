@@ -293,7 +293,7 @@ class LlamaCppProvider(Provider):
         llama = await self._generator(endpoint)
         return await self._worker.call(lambda: tr.completion(llama, prompts, kwargs), meter)
 
-    async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
+    async def stream(self, endpoint: Endpoint, body: dict[str, Any], *, passthrough: bool = False) -> ProviderStream:
         """Stream tokens as they are generated; ends with a ``choices: []`` usage chunk."""
         if endpoint == "embeddings":
             raise self.unsupported(endpoint)

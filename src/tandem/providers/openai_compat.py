@@ -19,7 +19,7 @@ from tandem.call import Endpoint, ProviderResult, ProviderStream, Usage
 from tandem.config import ModelConfig
 from tandem.errors import UpstreamError
 from tandem.providers.base import Provider, ProviderOptions
-from tandem.providers.http_common import HTTPOptions, http_transport, iter_sse, status_error
+from tandem.providers.http_common import HTTPOptions, http_transport, iter_sse, passes_through, status_error
 from tandem.providers.transport import HTTPRequest, Transport
 
 __all__ = ["OpenAICompatOptions", "OpenAICompatProvider"]
@@ -88,7 +88,7 @@ class OpenAICompatProvider(Provider):
             raise UpstreamError(f"Upstream {self.config.name} sent an unexpected reply.")
         return ProviderResult(reply, Usage.from_dict(reply.get("usage")))
 
-    async def stream(self, endpoint: Endpoint, body: dict[str, Any]) -> ProviderStream:
+    async def stream(self, endpoint: Endpoint, body: dict[str, Any], *, passthrough: bool = False) -> ProviderStream:
         body = {**body, "stream": True}
         if not self.options.stream_usage:
             body.pop("stream_options", None)  # the server does not know it (a client may have set it)
@@ -104,6 +104,9 @@ class OpenAICompatProvider(Provider):
                 if event.data == b"[DONE]":
                     await resp.finish()  # the rest is the body's end: the connection may be reused
                     return
+                if passthrough and passes_through(event.data):
+                    yield event.data
+                    continue
                 try:
                     chunk = orjson.loads(event.data)
                 except orjson.JSONDecodeError:
