@@ -344,22 +344,20 @@ class Gateway:
                 if type(chunk) is bytes:  # passed through: has choices, no usage (http_common.passes_through)
                     counted += 1
                     yield chunk
-                    last = chunk
-                    chunk = await anext(agen, None)
-                    continue
-                assert isinstance(chunk, dict)
-                if chunk.get("usage"):
-                    call.usage = Usage.from_dict(chunk["usage"])
-                    usage_seen = True
-                if restorer is not None:
-                    restorer.apply(chunk)
-                if chunk.get("choices"):
-                    counted += 1
-                    if not call.include_usage:
-                        chunk.pop("usage", None)
-                    yield chunk
-                elif call.include_usage and chunk.get("usage"):
-                    yield chunk
+                else:
+                    assert isinstance(chunk, dict)
+                    if chunk.get("usage"):
+                        call.usage = Usage.from_dict(chunk["usage"])
+                        usage_seen = True
+                    if restorer is not None:
+                        restorer.apply(chunk)
+                    if chunk.get("choices"):
+                        counted += 1
+                        if not call.include_usage:
+                            chunk.pop("usage", None)
+                        yield chunk
+                    elif call.include_usage and chunk.get("usage"):
+                        yield chunk
                 last = chunk
                 chunk = await anext(agen, None)
             if not usage_seen:

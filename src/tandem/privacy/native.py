@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["BUILD", "MANIFEST", "Build", "SourceFinder", "decide", "select"]
+__all__ = ["BUILD", "MANIFEST", "ON_REQUEST", "Build", "SourceFinder", "decide", "select"]
 
 MANIFEST = "_native.json"
+#: The reason given when the Python sources were asked for (no warning then).
+ON_REQUEST = "TANDEM_PURE_PYTHON is set"
 _log = logging.getLogger("tandem.privacy")
 
 
@@ -50,17 +52,17 @@ def _compiled_files(directory: Path) -> set[str]:
 def decide(directory: Path, environ: Mapping[str, str]) -> Build:
     """Which build of the modules in ``directory`` is current."""
     compiled = _compiled_files(directory)
+    if not compiled:
+        return Build("source", "no compiled build")
     try:
         recorded: dict[str, str] = json.loads((directory / MANIFEST).read_text())["modules"]
     except (OSError, ValueError, KeyError, TypeError):
         recorded = {}
-    if not compiled:
-        return Build("source", "no compiled build")
     stale = tuple(sorted(compiled | set(recorded)))
     if not recorded:
         return Build("source", f"compiled modules without {MANIFEST}", stale)
     if environ.get("TANDEM_PURE_PYTHON", "") not in ("", "0"):
-        return Build("source", "TANDEM_PURE_PYTHON is set", stale)
+        return Build("source", ON_REQUEST, stale)
     changed = []
     for name, digest in sorted(recorded.items()):
         path = directory / f"{name}.py"
@@ -94,7 +96,7 @@ def select(package: str, directory: Path) -> Build:
     build = decide(directory, os.environ)
     if build.modules:
         sys.meta_path.insert(0, SourceFinder(package, directory, build.modules))
-        if build.reason != "TANDEM_PURE_PYTHON is set":
+        if build.reason != ON_REQUEST:
             _log.warning(
                 "%s runs from its Python sources (%s); scripts/setup.sh rebuilds the compiled modules",
                 package,
